@@ -1,0 +1,23 @@
+# The project's commands; see README.md. Needs a JDK 17+ and Maven.
+MVN ?= mvn -B -q
+JAR := target/tso.jar
+SOURCES := pom.xml $(shell find src/main -type f 2>/dev/null)
+
+.PHONY: build run test clean
+
+## build: the runnable jar target/tso.jar
+build: $(JAR)
+
+$(JAR): $(SOURCES)
+	$(MVN) -DskipTests package
+
+## run: one standalone node on 127.0.0.1:8080, state in ./data
+run: $(JAR)
+	TSO_HOST=$${TSO_HOST:-127.0.0.1} TSO_PORT=$${TSO_PORT:-8080} TSO_DATA_DIR=$${TSO_DATA_DIR:-./data} bin/tso server
+
+## test: every test (unit, property, integration against real sockets and processes)
+test:
+	mvn -B test
+
+clean:
+	$(MVN) clean

@@ -1,0 +1,244 @@
+package tso.api.grpc;
+
+import io.vertx.core.Context;
+import io.vertx.core.Vertx;
+import io.vertx.grpc.common.GrpcStatus;
+import io.vertx.grpc.server.GrpcServerRequest;
+import io.vertx.grpc.server.GrpcServerResponse;
+import io.vertx.grpc.server.Service;
+
+import tso.metrics.TsoMetrics;
+import tso.metrics.TsoMetrics.Api;
+import tso.proto.v1.GetLeaderRequest;
+import tso.proto.v1.GetTimestampsRequest;
+import tso.proto.v1.LeaderInfo;
+import tso.proto.v1.Member;
+import tso.proto.v1.TimestampOracleGrpcService;
+import tso.proto.v1.TimestampRange;
+import tso.server.NodeView;
+import tso.server.TimestampService;
+import tso.server.TsoError;
+import tso.server.TsoRequest;
+
+/**
+ * The gRPC API of the contract ({@code tso.v1.TimestampOracle}). It only translates between
+ * protobuf and {@link TimestampService}; bad input gets INVALID_ARGUMENT, never INTERNAL.
+ */
+public final class GrpcApi {
+
+  /** Trailer with the leader's address on UNAVAILABLE, as the contract names it. */
+  public static final String LEADER_TRAILER = "tso-leader";
+
+  private final TimestampService service;
+  private final NodeView view;
+  private final TsoMetrics metrics;
+  private final int maxCount;
+  private final int streamWindow;
+
+  /**
+   * @param streamWindow answers one stream may have outstanding before it stops reading
+   */
+  public GrpcApi(TimestampService service, NodeView view, TsoMetrics metrics, int maxCount, int streamWindow) {
+    this.service = service;
+    this.view = view;
+    this.metrics = metrics;
+    this.maxCount = maxCount;
+    this.streamWindow = streamWindow;
+  }
+
+  /** The service with its three methods bound, for {@code GrpcServer.addService}. */
+  public Service service() {
+    return Service.service(TimestampOracleGrpcService.SERVICE_NAME, TimestampOracleGrpcService.SERVICE_DESCRIPTOR)
+        .bind(TimestampOracleGrpcService.GetTimestamps, this::unary)
+        .bind(TimestampOracleGrpcService.StreamTimestamps, this::stream)
+        .bind(TimestampOracleGrpcService.GetLeader, this::leader)
+        .build();
+  }
+
+  /** count 0 means 1; returns -1 when out of range (uint32 arrives as a signed int). */
+  private int count(GetTimestampsRequest msg) {
+    int c = msg.getCount();
+    if (c == 0) {
+      return 1;
+    }
+    return Integer.compareUnsigned(c, maxCount) <= 0 ? c : -1;
+  }
+
+  private String countMessage(GetTimestampsRequest msg) {
+    return "count must be from 1 to " + maxCount + " (0 means 1), got " + Integer.toUnsignedString(msg.getCount());
+  }
+
+  private void unary(GrpcServerRequest<GetTimestampsRequest, TimestampRange> req) {
+    long arrived = System.nanoTime();
+    GrpcServerResponse<GetTimestampsRequest, TimestampRange> resp = req.response();
+    // [0]: a message was seen (a unary call carries one); [1]: the call is over
+    boolean[] state = {false, false};
+    req.errorHandler(e -> state[1] = true); // cancelled by the client
+    req.invalidMessageHandler(e -> {
+      if (!state[1]) {
+        state[1] = true;
+        metrics.failed(Api.GRPC_UNARY, TsoError.INVALID_ARGUMENT, System.nanoTime() - arrived);
+        end(resp, TsoError.INVALID_ARGUMENT, "malformed request message");
+      }
+    });
+    req.handler(msg -> {
+      if (state[0] || state[1]) {
+        return;
+      }
+      state[0] = true;
+      int count = count(msg);
+      if (count < 0) {
+        state[1] = true;
+        metrics.failed(Api.GRPC_UNARY, TsoError.INVALID_ARGUMENT, System.nanoTime() - arrived);
+        end(resp, TsoError.INVALID_ARGUMENT, countMessage(msg));
+        return;
+      }
+      service.submit(new TsoRequest(count, Vertx.currentContext(), r -> {
+        if (r.ok()) {
+          metrics.ok(Api.GRPC_UNARY, System.nanoTime() - arrived);
+        } else {
+          metrics.failed(Api.GRPC_UNARY, r.error(), System.nanoTime() - arrived);
+        }
+        if (state[1]) {
+          return;
+        }
+        state[1] = true;
+        if (r.ok()) {
+          resp.end(range(r));
+        } else {
+          end(resp, r.error(), r.message());
+        }
+      }));
+    });
+  }
+
+  private void stream(GrpcServerRequest<GetTimestampsRequest, TimestampRange> req) {
+    new StreamCall(req).start();
+  }
+
+  /** One StreamTimestamps call: answers in request order, at most {@code streamWindow} outstanding. */
+  private final class StreamCall {
+    private final GrpcServerRequest<GetTimestampsRequest, TimestampRange> req;
+    private final GrpcServerResponse<GetTimestampsRequest, TimestampRange> resp;
+    private final Context context = Vertx.currentContext();
+    private int outstanding;
+    private boolean inputEnded;
+    private boolean paused;
+    private boolean done;
+
+    StreamCall(GrpcServerRequest<GetTimestampsRequest, TimestampRange> req) {
+      this.req = req;
+      this.resp = req.response();
+    }
+
+    void start() {
+      req.invalidMessageHandler(e -> finish(TsoError.INVALID_ARGUMENT, "malformed request message"));
+      req.exceptionHandler(e -> done = true);
+      req.errorHandler(e -> done = true); // cancelled by the client
+      resp.drainHandler(v -> maybeResume());
+      req.endHandler(v -> {
+        inputEnded = true;
+        if (outstanding == 0 && !done) {
+          done = true;
+          resp.end();
+        }
+      });
+      req.handler(this::onRequest);
+    }
+
+    private void onRequest(GetTimestampsRequest msg) {
+      if (done) {
+        return;
+      }
+      long arrived = System.nanoTime();
+      int count = count(msg);
+      if (count < 0) {
+        metrics.failed(Api.GRPC_STREAM, TsoError.INVALID_ARGUMENT, 0);
+        finish(TsoError.INVALID_ARGUMENT, countMessage(msg));
+        return;
+      }
+      outstanding++;
+      if (outstanding >= streamWindow && !paused) {
+        paused = true;
+        req.pause();
+      }
+      service.submit(new TsoRequest(count, context, r -> onAnswer(r, arrived)));
+    }
+
+    private void onAnswer(TsoRequest r, long arrived) {
+      outstanding--;
+      if (r.ok()) {
+        metrics.ok(Api.GRPC_STREAM, System.nanoTime() - arrived);
+      } else {
+        metrics.failed(Api.GRPC_STREAM, r.error(), System.nanoTime() - arrived);
+      }
+      if (done) {
+        return;
+      }
+      if (!r.ok()) {
+        finish(r.error(), r.message());
+        return;
+      }
+      resp.write(range(r));
+      if (inputEnded && outstanding == 0) {
+        done = true;
+        resp.end();
+        return;
+      }
+      maybeResume();
+    }
+
+    private void maybeResume() {
+      if (paused && !done && outstanding <= streamWindow / 2 && !resp.writeQueueFull()) {
+        paused = false;
+        req.resume();
+      }
+    }
+
+    private void finish(TsoError error, String message) {
+      if (!done) {
+        done = true;
+        end(resp, error, message);
+      }
+    }
+  }
+
+  private void leader(GrpcServerRequest<GetLeaderRequest, LeaderInfo> req) {
+    boolean[] over = {false};
+    req.invalidMessageHandler(e -> {
+      over[0] = true;
+      end(req.response(), TsoError.INVALID_ARGUMENT, "malformed request message");
+    });
+    req.handler(msg -> {
+      if (over[0]) {
+        return;
+      }
+      over[0] = true;
+      LeaderInfo.Builder info = LeaderInfo.newBuilder()
+          .setRole(view.role())
+          .setNodeId(view.nodeId())
+          .setEpoch(view.epoch());
+      NodeView.Member leader = view.leader();
+      if (leader != null) {
+        info.setLeader(Member.newBuilder().setNodeId(leader.nodeId()).setAddress(leader.address())
+            .setEpoch(leader.epoch()));
+      }
+      req.response().end(info.build());
+    });
+  }
+
+  private static TimestampRange range(TsoRequest r) {
+    return TimestampRange.newBuilder().setTimestamp(r.first()).setCount(r.count()).setEpoch(r.epoch()).build();
+  }
+
+  /** Ends a call with an error status; UNAVAILABLE carries the leader's address when known. */
+  private void end(GrpcServerResponse<?, ?> resp, TsoError error, String message) {
+    if (error == TsoError.NOT_LEADER || error == TsoError.UNAVAILABLE) {
+      NodeView.Member leader = view.leader();
+      if (leader != null && !leader.nodeId().equals(view.nodeId())) {
+        resp.trailers().set(LEADER_TRAILER, leader.address());
+      }
+    }
+    resp.status(GrpcStatus.valueOf(error.grpcStatus)).statusMessage(message).end();
+  }
+}

@@ -1,0 +1,180 @@
+package tso.config;
+
+import java.net.InetAddress;
+import java.net.URI;
+import java.net.URISyntaxException;
+import java.net.UnknownHostException;
+import java.nio.file.InvalidPathException;
+import java.nio.file.Path;
+import java.util.Map;
+
+import tso.alloc.TimestampAllocator;
+
+/**
+ * The validated configuration, immutable, built once at start-up from flags (which win) and
+ * environment variables. A value that cannot be used stops start-up with one line naming the
+ * variable, the value and what is allowed.
+ */
+public record Config(
+    String host,
+    int port,
+    String nodeId,
+    String advertise,
+    String redisUrl,
+    String cluster,
+    Path dataDir,
+    long leaseTtlMs,
+    FollowerMode followerMode,
+    int maxCount,
+    long windowMs,
+    int queueLimit,
+    long requestTimeoutMs,
+    int eventLoops,
+    long shutdownGraceMs,
+    long clockOffsetMs) {
+
+  /** What a follower does with a timestamp request. */
+  public enum FollowerMode { FORWARD, REDIRECT }
+
+  /**
+   * Resolves every setting.
+   *
+   * @param flags values given on the command line
+   * @param env   the process environment
+   */
+  public static Config resolve(Map<Setting, String> flags, Map<String, String> env) {
+    Resolver r = new Resolver(flags, env);
+    String host = r.text(Setting.HOST);
+    int port = (int) r.integer(Setting.PORT, 1, 65535);
+    String nodeId = r.raw(Setting.NODE_ID);
+    if (nodeId == null) {
+      nodeId = hostName();
+    } else if (!nodeId.matches("[A-Za-z0-9._:-]{1,128}")) {
+      throw r.invalid(Setting.NODE_ID, nodeId, "1 to 128 of A-Z a-z 0-9 . _ : -");
+    }
+    String advertise = r.raw(Setting.ADVERTISE);
+    if (advertise == null) {
+      advertise = ("0.0.0.0".equals(host) || "::".equals(host) ? hostName() : host) + ":" + port;
+    } else if (!advertise.matches("[^\\s:/]+:\\d{1,5}|\\[[0-9A-Fa-f:.]+\\]:\\d{1,5}")) {
+      throw r.invalid(Setting.ADVERTISE, advertise, "host:port");
+    }
+    String redisUrl = r.raw(Setting.REDIS_URL);
+    if (redisUrl != null) {
+      checkRedisUrl(r, redisUrl);
+    }
+    String cluster = r.text(Setting.CLUSTER);
+    if (!cluster.matches("[A-Za-z0-9._-]{1,64}")) {
+      throw r.invalid(Setting.CLUSTER, cluster, "1 to 64 of A-Z a-z 0-9 . _ -");
+    }
+    Path dataDir;
+    String dir = r.text(Setting.DATA_DIR);
+    try {
+      dataDir = Path.of(dir);
+    } catch (InvalidPathException e) {
+      throw r.invalid(Setting.DATA_DIR, dir, "a directory path");
+    }
+    long leaseTtlMs = r.integer(Setting.LEASE_TTL_MS, 100, 600_000);
+    String mode = r.text(Setting.FOLLOWER_MODE);
+    FollowerMode followerMode = switch (mode) {
+      case "forward" -> FollowerMode.FORWARD;
+      case "redirect" -> FollowerMode.REDIRECT;
+      default -> throw r.invalid(Setting.FOLLOWER_MODE, mode, "forward or redirect");
+    };
+    int maxCount = (int) r.integer(Setting.MAX_COUNT, 1, TimestampAllocator.MAX_LOGICAL);
+    long windowMs = r.integer(Setting.WINDOW_MS, 30, 3_600_000);
+    int queueLimit = (int) r.integer(Setting.QUEUE_LIMIT, 1, 10_000_000);
+    long requestTimeoutMs = r.integer(Setting.REQUEST_TIMEOUT_MS, 1, 600_000);
+    int eventLoops = r.raw(Setting.EVENT_LOOPS) == null
+        ? Runtime.getRuntime().availableProcessors()
+        : (int) r.integer(Setting.EVENT_LOOPS, 1, 1024);
+    long shutdownGraceMs = r.integer(Setting.SHUTDOWN_GRACE_MS, 0, 600_000);
+    long clockOffsetMs = r.integer(Setting.CLOCK_OFFSET_MS, -100L * 365 * 86_400_000, 100L * 365 * 86_400_000);
+    return new Config(host, port, nodeId, advertise, redisUrl, cluster, dataDir, leaseTtlMs, followerMode,
+        maxCount, windowMs, queueLimit, requestTimeoutMs, eventLoops, shutdownGraceMs, clockOffsetMs);
+  }
+
+  /** True when no Redis is configured: one node, its bound in the data directory. */
+  public boolean standalone() {
+    return redisUrl == null;
+  }
+
+  private static void checkRedisUrl(Resolver r, String url) {
+    String allowed = "redis://[[user]:password@]host:port[/db] or rediss://…";
+    URI uri;
+    try {
+      uri = new URI(url);
+    } catch (URISyntaxException e) {
+      throw r.invalid(Setting.REDIS_URL, redacted(url), allowed);
+    }
+    String scheme = uri.getScheme();
+    if (!"redis".equals(scheme) && !"rediss".equals(scheme) || uri.getHost() == null) {
+      throw r.invalid(Setting.REDIS_URL, redacted(url), allowed);
+    }
+    String path = uri.getPath();
+    if (path != null && !path.isEmpty() && !path.matches("/\\d{0,5}")) {
+      throw r.invalid(Setting.REDIS_URL, redacted(url), allowed);
+    }
+  }
+
+  /** Never print a password. */
+  static String redacted(String url) {
+    return url.replaceAll("//[^@/]*@", "//***@");
+  }
+
+  private static String hostName() {
+    String h = System.getenv("HOSTNAME");
+    if (h != null && !h.isBlank()) {
+      return h;
+    }
+    try {
+      return InetAddress.getLocalHost().getHostName();
+    } catch (UnknownHostException e) {
+      return "localhost";
+    }
+  }
+
+  private static final class Resolver {
+    private final Map<Setting, String> flags;
+    private final Map<String, String> env;
+
+    Resolver(Map<Setting, String> flags, Map<String, String> env) {
+      this.flags = flags;
+      this.env = env;
+    }
+
+    /** The given value, or null when neither flag nor variable is set (or the variable is empty). */
+    String raw(Setting s) {
+      String v = flags.get(s);
+      if (v == null) {
+        v = env.get(s.env);
+        if (v != null && v.isEmpty()) {
+          v = null;
+        }
+      }
+      return v;
+    }
+
+    String text(Setting s) {
+      String v = raw(s);
+      return v == null ? s.defaultValue : v;
+    }
+
+    long integer(Setting s, long min, long max) {
+      String v = text(s);
+      try {
+        long n = Long.parseLong(v.trim());
+        if (n >= min && n <= max) {
+          return n;
+        }
+      } catch (NumberFormatException e) {
+        // reported below
+      }
+      throw invalid(s, v, "an integer from " + min + " to " + max);
+    }
+
+    ConfigException invalid(Setting s, String value, String allowed) {
+      String from = flags.containsKey(s) ? s.flag : s.env;
+      return new ConfigException("invalid " + from + " '" + value + "': expected " + allowed);
+    }
+  }
+}

@@ -1,0 +1,98 @@
+package tso.server;
+
+import io.vertx.core.Future;
+import io.vertx.core.VerticleBase;
+import io.vertx.core.http.Http2Settings;
+import io.vertx.core.http.HttpHeaders;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.grpc.health.HealthService;
+import io.vertx.grpc.reflection.ReflectionService;
+import io.vertx.grpc.server.GrpcServer;
+import io.vertx.grpc.server.GrpcServerOptions;
+
+import java.util.concurrent.TimeUnit;
+
+import tso.api.grpc.GrpcApi;
+import tso.api.http.HttpApi;
+import tso.config.Config;
+import tso.metrics.TsoMetrics;
+import tso.proto.v1.TimestampOracleGrpcService;
+
+/**
+ * One instance per event loop: HTTP/JSON and gRPC (h2c) on one port. Requests whose
+ * content-type is {@code application/grpc*} go to the gRPC server, all others to the HTTP API.
+ * It also measures its event loop's lag with a periodic tick.
+ */
+public final class ApiVerticle extends VerticleBase {
+
+  /** Largest gRPC message accepted; a valid request is a few bytes. */
+  static final int MAX_GRPC_MESSAGE_BYTES = 64 * 1024;
+  /** HTTP/2 streams one connection may have open; more are refused by the protocol itself. */
+  static final int MAX_CONCURRENT_STREAMS = 1024;
+  /** Answers a gRPC stream may have outstanding before the server stops reading it. */
+  static final int STREAM_WINDOW = 1024;
+  /** Period of the event-loop lag probe. */
+  static final long LAG_PROBE_MS = 100;
+
+  private final Config config;
+  private final TimestampService service;
+  private final NodeView view;
+  private final TsoMetrics metrics;
+  private HttpServer server;
+
+  public ApiVerticle(Config config, TimestampService service, NodeView view, TsoMetrics metrics) {
+    this.config = config;
+    this.service = service;
+    this.view = view;
+    this.metrics = metrics;
+  }
+
+  @Override
+  public Future<?> start() {
+    GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions().setMaxMessageSize(MAX_GRPC_MESSAGE_BYTES));
+    grpc.addService(new GrpcApi(service, view, metrics, config.maxCount(), STREAM_WINDOW).service());
+    HealthService health = HealthService.create(vertx);
+    health.register("", () -> Future.succeededFuture(view.ready()));
+    health.register(TimestampOracleGrpcService.SERVICE_NAME, () -> Future.succeededFuture(view.ready()));
+    grpc.addService(health);
+    grpc.addService(ReflectionService.v1());
+    HttpApi http = new HttpApi(service, view, metrics, config.maxCount());
+
+    HttpServerOptions options = new HttpServerOptions()
+        .setHost(config.host())
+        .setPort(config.port())
+        .setHttp2ClearTextEnabled(true)
+        .setInitialSettings(new Http2Settings().setMaxConcurrentStreams(MAX_CONCURRENT_STREAMS))
+        .setTcpNoDelay(true);
+    server = vertx.createHttpServer(options).requestHandler(req -> {
+      if (isGrpc(req)) {
+        grpc.handle(req);
+      } else {
+        http.handle(req);
+      }
+    });
+
+    String loop = Thread.currentThread().getName();
+    long periodNanos = TimeUnit.MILLISECONDS.toNanos(LAG_PROBE_MS);
+    long[] expected = {System.nanoTime() + periodNanos};
+    vertx.setPeriodic(LAG_PROBE_MS, id -> {
+      long now = System.nanoTime();
+      metrics.loopLag(loop, Math.max(0, now - expected[0]));
+      expected[0] = now + periodNanos;
+    });
+    return server.listen();
+  }
+
+  /** Stops accepting, lets requests in flight finish (up to the grace period), then closes. */
+  @Override
+  public Future<?> stop() {
+    return server == null ? Future.succeededFuture() : server.shutdown(config.shutdownGraceMs(), TimeUnit.MILLISECONDS);
+  }
+
+  private static boolean isGrpc(HttpServerRequest req) {
+    String ct = req.getHeader(HttpHeaders.CONTENT_TYPE);
+    return ct != null && ct.regionMatches(true, 0, "application/grpc", 0, 16);
+  }
+}

@@ -1,0 +1,305 @@
+package tso.server;
+
+import io.vertx.core.Context;
+import io.vertx.core.Future;
+import io.vertx.core.Handler;
+import io.vertx.core.VerticleBase;
+
+import java.lang.System.Logger.Level;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.LongSupplier;
+
+import tso.alloc.TimestampAllocator;
+import tso.metrics.TsoMetrics;
+import tso.store.BoundStore;
+import tso.store.StoredBound;
+
+/**
+ * The one verticle that owns the {@link TimestampAllocator}: group commit.
+ *
+ * <p>Transports on every event loop hand requests over with {@link #submit}: a lock-free queue
+ * and, at most once per batch, a task on this verticle's context (never a {@code runOnContext} per
+ * request). The drain answers every waiting request with one allocation per batch (a batch is cut
+ * only where its counts would pass one millisecond's logical range), and hands the answers back
+ * to each request's own event loop with one task per loop per batch. Bound extensions are persisted
+ * off the event loop and started before they are needed; a request waits for one only when the
+ * store has been slower than the window, and never longer than the request timeout.
+ *
+ * <p>Every queue is bounded: {@link Settings#queueLimit} counts requests handed over and not yet
+ * answered; beyond it a request is refused at once with {@link TsoError#RESOURCE_EXHAUSTED}.
+ */
+public final class TimestampService extends VerticleBase {
+
+  private static final System.Logger LOG = System.getLogger(TimestampService.class.getName());
+
+  /**
+   * The allocator's slice of the configuration.
+   *
+   * @param windowMs         how far ahead a persisted bound reaches (PD: 3 s)
+   * @param queueLimit       requests handed over and not yet answered, at most
+   * @param requestTimeoutMs how long a request may wait for a bound before UNAVAILABLE
+   * @param tickMs           how often the bound and the waiting requests are checked (PD: 50 ms)
+   */
+  public record Settings(long windowMs, int queueLimit, long requestTimeoutMs, long tickMs) {
+  }
+
+  private final Settings settings;
+  private final BoundStore store;
+  private final LongSupplier clockMs;
+  private final TsoMetrics metrics;
+
+  private final ConcurrentLinkedQueue<TsoRequest> inbox = new ConcurrentLinkedQueue<>();
+  private final AtomicInteger queued = new AtomicInteger();
+  private final AtomicBoolean drainScheduled = new AtomicBoolean();
+  private final Handler<Void> drainTask = v -> drain();
+
+  // Owned by this verticle's context.
+  private final ArrayDeque<TsoRequest> waiting = new ArrayDeque<>();
+  private final ArrayList<TsoRequest> batch = new ArrayList<>();
+  private final ArrayList<Context> outContexts = new ArrayList<>();
+  private final ArrayList<ArrayList<TsoRequest>> outLists = new ArrayList<>();
+  private TimestampAllocator allocator;
+  private long timerId = -1;
+  private long seenClockBehind;
+  private long seenExhausted;
+
+  private volatile boolean serving;
+  private volatile long epoch;
+
+  public TimestampService(Settings settings, BoundStore store, LongSupplier clockMs, TsoMetrics metrics) {
+    this.settings = settings;
+    this.store = store;
+    this.clockMs = clockMs;
+    this.metrics = metrics;
+    metrics.gauge("tso_queue_depth", "Requests handed to the allocator and not yet answered", queued::get);
+    metrics.gauge("tso_epoch", "Fencing token of the answers this node gives", () -> epoch);
+  }
+
+  @Override
+  public Future<?> start() {
+    allocator = new TimestampAllocator(clockMs, settings.windowMs());
+    return store.load().compose(stored -> {
+      epoch = stored.epoch() + 1;
+      long target = allocator.start(stored.boundMs());
+      LOG.log(Level.INFO, "starting at epoch {0} above stored bound {1,number,#} ms (clock {2,number,#} ms)",
+          epoch, stored.boundMs(), clockMs.getAsLong());
+      return persist(target);
+    }).onSuccess(v -> {
+      serving = true;
+      timerId = vertx.setPeriodic(settings.tickMs(), id -> tick());
+      LOG.log(Level.INFO, "serving, bound {0,number,#} ms", allocator.bound());
+    });
+  }
+
+  @Override
+  public Future<?> stop() {
+    serving = false;
+    if (timerId >= 0) {
+      vertx.cancelTimer(timerId);
+    }
+    drain(); // answers what is left with UNAVAILABLE
+    allocator.reset();
+    return store.close();
+  }
+
+  /** True once the first bound is durable, until the service stops. */
+  public boolean serving() {
+    return serving;
+  }
+
+  /** The fencing token of the answers (0 before start). */
+  public long epoch() {
+    return epoch;
+  }
+
+  /**
+   * Hands a request to the allocator. Safe from any thread; the answer comes back on the
+   * request's context. Refused at once when the node does not serve or the queue is full.
+   */
+  public void submit(TsoRequest request) {
+    if (!serving) {
+      request.fail(TsoError.UNAVAILABLE, "this node is not serving timestamps now");
+      request.answer();
+      return;
+    }
+    if (queued.incrementAndGet() > settings.queueLimit()) {
+      queued.decrementAndGet();
+      request.fail(TsoError.RESOURCE_EXHAUSTED, "too many requests waiting for timestamps");
+      request.answer();
+      return;
+    }
+    request.submittedNanos = System.nanoTime();
+    inbox.offer(request);
+    if (!drainScheduled.get() && drainScheduled.compareAndSet(false, true)) {
+      context.runOnContext(drainTask);
+    }
+  }
+
+  private void drain() {
+    // Reset first: a request offered after this line either is polled below or schedules a drain.
+    drainScheduled.set(false);
+    TsoRequest r;
+    while ((r = inbox.poll()) != null) {
+      waiting.addLast(r);
+    }
+    if (!serving) {
+      failAll(TsoError.UNAVAILABLE, "this node stopped serving timestamps");
+      return;
+    }
+    serve();
+  }
+
+  private void serve() {
+    long now = System.nanoTime();
+    int answered = 0;
+    while (!waiting.isEmpty()) {
+      int total = 0;
+      batch.clear();
+      while (!waiting.isEmpty() && total + waiting.peekFirst().count <= TimestampAllocator.MAX_LOGICAL) {
+        TsoRequest q = waiting.pollFirst();
+        batch.add(q);
+        total += q.count;
+      }
+      long first = allocator.allocate(total);
+      if (first == TimestampAllocator.NEEDS_BOUND) {
+        for (int i = batch.size() - 1; i >= 0; i--) {
+          waiting.addFirst(batch.get(i));
+        }
+        break;
+      }
+      long ts = first;
+      long e = epoch;
+      for (int i = 0, n = batch.size(); i < n; i++) {
+        TsoRequest q = batch.get(i);
+        q.succeed(ts, e);
+        ts += q.count;
+        metrics.queueWait.record(now - q.submittedNanos, TimeUnit.NANOSECONDS);
+        route(q);
+      }
+      answered += batch.size();
+      metrics.batchSize.record(batch.size());
+      metrics.timestamps.increment(total);
+    }
+    batch.clear();
+    if (answered > 0) {
+      queued.addAndGet(-answered);
+      flush();
+    }
+    syncAllocatorCounters();
+    maybeExtend();
+  }
+
+  private void route(TsoRequest q) {
+    for (int i = 0, n = outContexts.size(); i < n; i++) {
+      if (outContexts.get(i) == q.context) {
+        outLists.get(i).add(q);
+        return;
+      }
+    }
+    outContexts.add(q.context);
+    ArrayList<TsoRequest> list = new ArrayList<>();
+    list.add(q);
+    outLists.add(list);
+  }
+
+  private void flush() {
+    for (int i = 0, n = outContexts.size(); i < n; i++) {
+      Context target = outContexts.get(i);
+      List<TsoRequest> list = outLists.get(i);
+      if (target == context) {
+        answerAll(list);
+      } else {
+        target.runOnContext(v -> answerAll(list));
+      }
+    }
+    outContexts.clear();
+    outLists.clear();
+  }
+
+  private static void answerAll(List<TsoRequest> list) {
+    for (int i = 0, n = list.size(); i < n; i++) {
+      list.get(i).answer();
+    }
+  }
+
+  private void failAll(TsoError error, String message) {
+    int n = 0;
+    TsoRequest q;
+    while ((q = waiting.pollFirst()) != null) {
+      q.fail(error, message);
+      route(q);
+      n++;
+    }
+    if (n > 0) {
+      queued.addAndGet(-n);
+      flush();
+    }
+  }
+
+  private void tick() {
+    if (!serving) {
+      return;
+    }
+    long deadline = System.nanoTime() - TimeUnit.MILLISECONDS.toNanos(settings.requestTimeoutMs());
+    int expired = 0;
+    while (!waiting.isEmpty() && waiting.peekFirst().submittedNanos - deadline < 0) {
+      TsoRequest q = waiting.pollFirst();
+      q.fail(TsoError.UNAVAILABLE, "timed out waiting for the timestamp bound to be persisted");
+      route(q);
+      expired++;
+    }
+    if (expired > 0) {
+      queued.addAndGet(-expired);
+      flush();
+      LOG.log(Level.WARNING, "{0} requests timed out waiting for the bound (store slow or failing)", expired);
+    }
+    maybeExtend();
+  }
+
+  private void maybeExtend() {
+    long target = allocator.extensionTarget();
+    if (target > 0) {
+      persist(target).onComplete(ar -> {
+        if (serving) {
+          serve();
+        }
+      });
+    }
+  }
+
+  /** Persists {@code target} (already marked pending in the allocator) and reports the outcome. */
+  private Future<Void> persist(long target) {
+    long t0 = System.nanoTime();
+    long e = epoch;
+    return store.save(new StoredBound(e, target)).andThen(ar -> {
+      metrics.boundExtensionLatency.record(System.nanoTime() - t0, TimeUnit.NANOSECONDS);
+      if (ar.succeeded()) {
+        metrics.boundExtensions.increment();
+        allocator.extensionDone(target);
+      } else {
+        metrics.boundExtensionFailures.increment();
+        allocator.extensionFailed();
+        LOG.log(Level.WARNING, "could not persist bound {0,number,#}: {1}", target, ar.cause().toString());
+      }
+    });
+  }
+
+  private void syncAllocatorCounters() {
+    long behind = allocator.clockBehindEvents();
+    if (behind != seenClockBehind) {
+      metrics.clockBehind.increment(behind - seenClockBehind);
+      seenClockBehind = behind;
+    }
+    long exhausted = allocator.logicalExhaustedEvents();
+    if (exhausted != seenExhausted) {
+      metrics.logicalExhausted.increment(exhausted - seenExhausted);
+      seenExhausted = exhausted;
+    }
+  }
+}

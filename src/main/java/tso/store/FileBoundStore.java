@@ -1,0 +1,172 @@
+package tso.store;
+
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+import java.util.zip.CRC32;
+
+/**
+ * The standalone store: the bound lives in {@code <dataDir>/bound}, one line of text
+ * {@code tso-bound v1 epoch=<e> bound=<ms> crc32=<hex>}, written atomically (temp file, fsync,
+ * rename, fsync of the directory) on a worker thread, never on an event loop.
+ *
+ * <p>An exclusive lock on {@code <dataDir>/LOCK} keeps a second process off the same directory. A
+ * file that exists but does not parse, or whose checksum does not match, stops start-up: a silent
+ * reset to zero could hand out timestamps twice. Only a directory without a bound file and
+ * without foreign files starts fresh.
+ */
+public final class FileBoundStore implements BoundStore {
+
+  static final String FILE = "bound";
+  static final String TEMP = "bound.tmp";
+  static final String LOCK = "LOCK";
+  private static final Pattern LINE =
+      Pattern.compile("tso-bound v1 epoch=(\\d{1,18}) bound=(\\d{1,18}) crc32=([0-9a-f]{8})\n?");
+  /** Larger than any valid line; a bigger file is corrupt without reading it whole. */
+  private static final int MAX_FILE_BYTES = 256;
+
+  private final Vertx vertx;
+  private final Path dir;
+  private FileChannel lockChannel;
+  private FileLock lock;
+
+  public FileBoundStore(Vertx vertx, Path dir) {
+    this.vertx = vertx;
+    this.dir = dir;
+  }
+
+  @Override
+  public Future<StoredBound> load() {
+    return vertx.executeBlocking(this::loadBlocking, false);
+  }
+
+  @Override
+  public Future<Void> save(StoredBound state) {
+    return vertx.executeBlocking(() -> {
+      saveBlocking(state);
+      return null;
+    }, false);
+  }
+
+  @Override
+  public Future<Void> close() {
+    return vertx.executeBlocking(() -> {
+      releaseLock();
+      return null;
+    }, false);
+  }
+
+  /** Encodes one record, checksum included. */
+  static String encode(StoredBound s) {
+    String body = "tso-bound v1 epoch=" + s.epoch() + " bound=" + s.boundMs();
+    return body + " crc32=" + String.format("%08x", crc(body)) + "\n";
+  }
+
+  /** Decodes one record; any deviation is corruption. */
+  static StoredBound decode(byte[] bytes, Path where) {
+    String text = new String(bytes, StandardCharsets.US_ASCII);
+    Matcher m = LINE.matcher(text);
+    if (!m.matches()) {
+      throw new StoreException(where + " is corrupt (unrecognised content, " + bytes.length
+          + " bytes); refusing to start from zero. Restore it from a backup, or remove the data directory only if this node's timestamps are no longer in use");
+    }
+    String body = "tso-bound v1 epoch=" + m.group(1) + " bound=" + m.group(2);
+    if (!String.format("%08x", crc(body)).equals(m.group(3))) {
+      throw new StoreException(where + " is corrupt (checksum mismatch); refusing to start from zero");
+    }
+    return new StoredBound(Long.parseLong(m.group(1)), Long.parseLong(m.group(2)));
+  }
+
+  private static long crc(String body) {
+    CRC32 crc = new CRC32();
+    crc.update(body.getBytes(StandardCharsets.US_ASCII));
+    return crc.getValue();
+  }
+
+  private StoredBound loadBlocking() throws IOException {
+    Files.createDirectories(dir);
+    acquireLock();
+    Path file = dir.resolve(FILE);
+    Files.deleteIfExists(dir.resolve(TEMP)); // a write that crashed before its rename never counted
+    byte[] bytes;
+    try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+      if (ch.size() > MAX_FILE_BYTES) {
+        throw new StoreException(file + " is corrupt (" + ch.size() + " bytes); refusing to start from zero");
+      }
+      ByteBuffer buf = ByteBuffer.allocate((int) ch.size());
+      while (buf.hasRemaining() && ch.read(buf) >= 0) {
+        // read it all
+      }
+      bytes = buf.array();
+    } catch (NoSuchFileException e) {
+      List<String> foreign;
+      try (Stream<Path> files = Files.list(dir)) {
+        foreign = files.map(p -> p.getFileName().toString()).filter(n -> !n.equals(LOCK)).sorted().toList();
+      }
+      if (!foreign.isEmpty()) {
+        throw new StoreException(dir + " has no bound file but is not empty (" + String.join(", ", foreign)
+            + "); refusing to start from zero: point TSO_DATA_DIR at this node's data or an empty directory");
+      }
+      return StoredBound.NONE;
+    }
+    return decode(bytes, file);
+  }
+
+  private void saveBlocking(StoredBound state) throws IOException {
+    Path temp = dir.resolve(TEMP);
+    byte[] bytes = encode(state).getBytes(StandardCharsets.US_ASCII);
+    try (FileChannel ch = FileChannel.open(temp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+        StandardOpenOption.TRUNCATE_EXISTING)) {
+      ByteBuffer buf = ByteBuffer.wrap(bytes);
+      while (buf.hasRemaining()) {
+        ch.write(buf);
+      }
+      ch.force(true);
+    }
+    try {
+      Files.move(temp, dir.resolve(FILE), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    } catch (AtomicMoveNotSupportedException e) {
+      throw new IOException("the file system of " + dir + " cannot rename atomically", e);
+    }
+    try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
+      d.force(true); // makes the rename itself durable
+    }
+  }
+
+  private void acquireLock() throws IOException {
+    if (lock != null) {
+      return;
+    }
+    lockChannel = FileChannel.open(dir.resolve(LOCK), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+    lock = lockChannel.tryLock();
+    if (lock == null) {
+      lockChannel.close();
+      lockChannel = null;
+      throw new StoreException(dir + " is in use by another tso process (" + dir.resolve(LOCK) + " is locked)");
+    }
+  }
+
+  private void releaseLock() throws IOException {
+    if (lock != null) {
+      lock.release();
+      lockChannel.close();
+      lock = null;
+      lockChannel = null;
+    }
+  }
+}
