@@ -239,6 +239,15 @@ public final class GrpcApi {
         resp.trailers().set(LEADER_TRAILER, leader.address());
       }
     }
-    resp.status(GrpcStatus.valueOf(error.grpcStatus)).statusMessage(message).end();
+    resp.status(status(error)).statusMessage(message).end();
+  }
+
+  /** The contract's gRPC status for each error. */
+  static GrpcStatus status(TsoError error) {
+    return switch (error) {
+      case INVALID_ARGUMENT -> GrpcStatus.INVALID_ARGUMENT;
+      case RESOURCE_EXHAUSTED -> GrpcStatus.RESOURCE_EXHAUSTED;
+      case NOT_LEADER, UNAVAILABLE -> GrpcStatus.UNAVAILABLE;
+    };
   }
 }
