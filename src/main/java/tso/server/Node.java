@@ -2,6 +2,7 @@ package tso.server;
 
 import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.ThreadingModel;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
@@ -49,19 +50,21 @@ public final class Node {
       return Future.failedFuture(new IllegalStateException("node already " + state.name().toLowerCase()));
     }
     state = State.STARTED;
-    return vertx.deployVerticle(service, new DeploymentOptions().setThreadingModel(ThreadingModel.EVENT_LOOP))
+    Promise<Void> started = Promise.promise(); // bound to no context: see closeVertx
+    vertx.deployVerticle(service, new DeploymentOptions().setThreadingModel(ThreadingModel.EVENT_LOOP))
         .compose(id -> {
           serviceDeployment = id;
           return vertx.deployVerticle(() -> new ApiVerticle(config, service, view, metrics),
               new DeploymentOptions().setInstances(config.eventLoops()));
         })
-        .<Void>map(id -> {
+        .onSuccess(id -> {
           apiDeployment = id;
           LOG.log(Level.INFO, "node {0} listening on {1}:{2,number,#} (advertised as {3}), epoch {4}",
               config.nodeId(), config.host(), config.port(), config.advertise(), service.epoch());
-          return null;
+          started.complete();
         })
-        .recover(err -> vertx.close().transform(ar -> Future.failedFuture(err)));
+        .onFailure(err -> closeVertx(started, err));
+    return started.future();
   }
 
   /**
@@ -74,10 +77,27 @@ public final class Node {
     }
     state = State.STOPPED;
     view.drain();
+    Promise<Void> stopped = Promise.promise();
     Future<Void> apis = apiDeployment == null ? Future.succeededFuture() : vertx.undeploy(apiDeployment);
-    return apis
-        .transform(ar -> serviceDeployment == null ? Future.<Void>succeededFuture() : vertx.undeploy(serviceDeployment))
-        .transform(ar -> vertx.close());
+    apis.transform(ar -> serviceDeployment == null ? Future.<Void>succeededFuture() : vertx.undeploy(serviceDeployment))
+        .onComplete(ar -> closeVertx(stopped, null));
+    return stopped.future();
+  }
+
+  /**
+   * Closes Vert.x from a thread of its own, then completes {@code done} (a promise bound to no
+   * context: a listener dispatched to one of the closed event loops would never run).
+   */
+  private void closeVertx(Promise<Void> done, Throwable failure) {
+    Thread t = new Thread(() -> vertx.close().onComplete(ar -> {
+      if (failure == null) {
+        done.complete();
+      } else {
+        done.fail(failure);
+      }
+    }), "tso-close");
+    t.setDaemon(true);
+    t.start();
   }
 
   public TsoMetrics metrics() {
