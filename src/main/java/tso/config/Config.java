@@ -1,8 +1,6 @@
 package tso.config;
 
 import java.net.InetAddress;
-import java.net.URI;
-import java.net.URISyntaxException;
 import java.net.UnknownHostException;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
@@ -55,8 +53,9 @@ public record Config(
     String advertise = r.raw(Setting.ADVERTISE);
     if (advertise == null) {
       advertise = ("0.0.0.0".equals(host) || "::".equals(host) ? hostName() : host) + ":" + port;
-    } else if (!advertise.matches("[^\\s:/]+:\\d{1,5}|\\[[0-9A-Fa-f:.]+\\]:\\d{1,5}")) {
-      throw r.invalid(Setting.ADVERTISE, advertise, "host:port");
+    } else if (!advertise.matches("([^\\s:/\\[\\]@]+|\\[[0-9A-Fa-f:.]+\\]):\\d{1,5}")
+        || !validPort(advertise.substring(advertise.lastIndexOf(':') + 1))) {
+      throw r.invalid(Setting.ADVERTISE, advertise, "host:port with a port from 1 to 65535");
     }
     String redisUrl = r.raw(Setting.REDIS_URL);
     if (redisUrl != null) {
@@ -93,32 +92,36 @@ public record Config(
         maxCount, windowMs, queueLimit, requestTimeoutMs, eventLoops, shutdownGraceMs, clockOffsetMs);
   }
 
+  private static boolean validPort(String digits) {
+    int p = Integer.parseInt(digits);
+    return p >= 1 && p <= 65535;
+  }
+
   /** True when no Redis is configured: one node, its bound in the data directory. */
   public boolean standalone() {
     return redisUrl == null;
   }
 
+  /** scheme, optional credentials (anything up to the last '@'), host or [v6], port, optional /db. */
+  private static final java.util.regex.Pattern REDIS_URL = java.util.regex.Pattern.compile(
+      "(redis|rediss)://(?:.*@)?([A-Za-z0-9._-]+|\\[[0-9A-Fa-f:.]+\\])(?::(\\d{1,5}))?(?:/(\\d{1,5})?)?");
+
   private static void checkRedisUrl(Resolver r, String url) {
-    String allowed = "redis://[[user]:password@]host:port[/db] or rediss://…";
-    URI uri;
-    try {
-      uri = new URI(url);
-    } catch (URISyntaxException e) {
-      throw r.invalid(Setting.REDIS_URL, redacted(url), allowed);
-    }
-    String scheme = uri.getScheme();
-    if (!"redis".equals(scheme) && !"rediss".equals(scheme) || uri.getHost() == null) {
-      throw r.invalid(Setting.REDIS_URL, redacted(url), allowed);
-    }
-    String path = uri.getPath();
-    if (path != null && !path.isEmpty() && !path.matches("/\\d{0,5}")) {
-      throw r.invalid(Setting.REDIS_URL, redacted(url), allowed);
+    java.util.regex.Matcher m = REDIS_URL.matcher(url);
+    if (!m.matches() || m.group(3) != null && Integer.parseInt(m.group(3)) > 65535
+        || m.group(3) != null && Integer.parseInt(m.group(3)) < 1) {
+      throw r.invalid(Setting.REDIS_URL, redacted(url), "redis://[[user]:password@]host[:port][/db] or rediss://…");
     }
   }
 
-  /** Never print a password. */
+  /** Never print a password: everything between the scheme and the last '@' is hidden. */
   static String redacted(String url) {
-    return url.replaceAll("//[^@/]*@", "//***@");
+    int at = url.lastIndexOf('@');
+    int scheme = url.indexOf("://");
+    if (at < 0) {
+      return url;
+    }
+    return (scheme >= 0 && scheme < at ? url.substring(0, scheme + 3) : "") + "***" + url.substring(at);
   }
 
   private static String hostName() {
@@ -174,7 +177,15 @@ public record Config(
 
     ConfigException invalid(Setting s, String value, String allowed) {
       String from = flags.containsKey(s) ? s.flag : s.env;
-      return new ConfigException("invalid " + from + " '" + value + "': expected " + allowed);
+      return new ConfigException("invalid " + from + " '" + printable(value) + "': expected " + allowed);
+    }
+
+    /** The value as one short line: control characters shown as '?', long values cut. */
+    private static String printable(String value) {
+      String v = value.length() > 200 ? value.substring(0, 200) + "…" : value;
+      StringBuilder b = new StringBuilder(v.length());
+      v.codePoints().forEach(c -> b.appendCodePoint(Character.isISOControl(c) ? '?' : c));
+      return b.toString();
     }
   }
 }

@@ -36,13 +36,17 @@ public final class FileBoundStore implements BoundStore {
   static final String TEMP = "bound.tmp";
   static final String LOCK = "LOCK";
   private static final Pattern LINE =
-      Pattern.compile("tso-bound v1 epoch=(\\d{1,18}) bound=(\\d{1,18}) crc32=([0-9a-f]{8})\n?");
+      Pattern.compile("tso-bound v1 epoch=(\\d{1,19}) bound=(\\d{1,19}) crc32=([0-9a-f]{8})\n?");
   /** Larger than any valid line; a bigger file is corrupt without reading it whole. */
   private static final int MAX_FILE_BYTES = 256;
 
   private final Vertx vertx;
   private final Path dir;
+  /** Directories locked by a store of this process (see {@link #acquireLock}). */
+  private static final java.util.Set<Path> LOCKED_IN_THIS_JVM = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
   private FileChannel lockChannel;
+  private Path lockedDir;
   private FileLock lock;
 
   public FileBoundStore(Vertx vertx, Path dir) {
@@ -89,7 +93,11 @@ public final class FileBoundStore implements BoundStore {
     if (!String.format("%08x", crc(body)).equals(m.group(3))) {
       throw new StoreException(where + " is corrupt (checksum mismatch); refusing to start from zero");
     }
-    return new StoredBound(Long.parseLong(m.group(1)), Long.parseLong(m.group(2)));
+    try {
+      return new StoredBound(Long.parseLong(m.group(1)), Long.parseLong(m.group(2)));
+    } catch (NumberFormatException e) {
+      throw new StoreException(where + " is corrupt (a number out of range); refusing to start from zero");
+    }
   }
 
   private static long crc(String body) {
@@ -101,6 +109,15 @@ public final class FileBoundStore implements BoundStore {
   private StoredBound loadBlocking() throws IOException {
     Files.createDirectories(dir);
     acquireLock();
+    try {
+      return readBlocking();
+    } catch (IOException | RuntimeException e) {
+      releaseLock(); // a store that cannot load holds nothing
+      throw e;
+    }
+  }
+
+  private StoredBound readBlocking() throws IOException {
     Path file = dir.resolve(FILE);
     Files.deleteIfExists(dir.resolve(TEMP)); // a write that crashed before its rename never counted
     byte[] bytes;
@@ -152,21 +169,41 @@ public final class FileBoundStore implements BoundStore {
     if (lock != null) {
       return;
     }
-    lockChannel = FileChannel.open(dir.resolve(LOCK), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-    lock = lockChannel.tryLock();
+    // File locks belong to the process, and closing any channel on the file drops them: a second
+    // store in this JVM must be refused before it opens a channel of its own.
+    lockedDir = dir.toRealPath();
+    if (!LOCKED_IN_THIS_JVM.add(lockedDir)) {
+      lockedDir = null;
+      throw new StoreException(dir + " is in use by another tso process (" + dir.resolve(LOCK) + " is held by this process)");
+    }
+    try {
+      lockChannel = FileChannel.open(dir.resolve(LOCK), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+      lock = lockChannel.tryLock();
+    } catch (IOException | RuntimeException e) {
+      releaseLock();
+      throw e;
+    }
     if (lock == null) {
-      lockChannel.close();
-      lockChannel = null;
+      releaseLock();
       throw new StoreException(dir + " is in use by another tso process (" + dir.resolve(LOCK) + " is locked)");
     }
   }
 
   private void releaseLock() throws IOException {
-    if (lock != null) {
-      lock.release();
-      lockChannel.close();
+    try {
+      if (lock != null) {
+        lock.release();
+      }
+      if (lockChannel != null) {
+        lockChannel.close();
+      }
+    } finally {
       lock = null;
       lockChannel = null;
+      if (lockedDir != null) {
+        LOCKED_IN_THIS_JVM.remove(lockedDir);
+        lockedDir = null;
+      }
     }
   }
 }

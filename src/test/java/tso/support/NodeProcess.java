@@ -32,6 +32,12 @@ public final class NodeProcess implements AutoCloseable {
 
   /** Starts {@code tso server} with the given flags (host, port and node id are added). */
   public static NodeProcess start(Path workDir, int port, String... flags) throws IOException {
+    return start(workDir, port, java.util.Map.of(), flags);
+  }
+
+  /** As {@link #start(Path, int, String...)}, with extra environment variables. */
+  public static NodeProcess start(Path workDir, int port, java.util.Map<String, String> env, String... flags)
+      throws IOException {
     List<String> cmd = new ArrayList<>(List.of(
         Path.of(System.getProperty("java.home"), "bin", "java").toString(),
         "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
@@ -43,6 +49,7 @@ public final class NodeProcess implements AutoCloseable {
     Path log = Files.createTempFile(workDir, "node-" + port + "-", ".log");
     ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
     pb.environment().keySet().removeIf(k -> k.startsWith("TSO_"));
+    pb.environment().putAll(env);
     return new NodeProcess(port, log, pb.start());
   }
 

@@ -2,7 +2,9 @@ package tso.api.grpc;
 
 import io.vertx.core.Context;
 import io.vertx.core.Vertx;
+import io.vertx.grpc.common.GrpcMessageEncoder;
 import io.vertx.grpc.common.GrpcStatus;
+import io.vertx.grpc.common.ServiceMethod;
 import io.vertx.grpc.server.GrpcServerRequest;
 import io.vertx.grpc.server.GrpcServerResponse;
 import io.vertx.grpc.server.Service;
@@ -46,12 +48,22 @@ public final class GrpcApi {
     this.streamWindow = streamWindow;
   }
 
+  private static final ServiceMethod<Lenient<GetTimestampsRequest>, TimestampRange> GET_TIMESTAMPS =
+      ServiceMethod.server(TimestampOracleGrpcService.SERVICE_NAME, "GetTimestamps", GrpcMessageEncoder.encoder(),
+          Lenient.decoder(GetTimestampsRequest.parser()));
+  private static final ServiceMethod<Lenient<GetTimestampsRequest>, TimestampRange> STREAM_TIMESTAMPS =
+      ServiceMethod.server(TimestampOracleGrpcService.SERVICE_NAME, "StreamTimestamps", GrpcMessageEncoder.encoder(),
+          Lenient.decoder(GetTimestampsRequest.parser()));
+  private static final ServiceMethod<Lenient<GetLeaderRequest>, LeaderInfo> GET_LEADER =
+      ServiceMethod.server(TimestampOracleGrpcService.SERVICE_NAME, "GetLeader", GrpcMessageEncoder.encoder(),
+          Lenient.decoder(GetLeaderRequest.parser()));
+
   /** The service with its three methods bound, for {@code GrpcServer.addService}. */
   public Service service() {
     return Service.service(TimestampOracleGrpcService.SERVICE_NAME, TimestampOracleGrpcService.SERVICE_DESCRIPTOR)
-        .bind(TimestampOracleGrpcService.GetTimestamps, this::unary)
-        .bind(TimestampOracleGrpcService.StreamTimestamps, this::stream)
-        .bind(TimestampOracleGrpcService.GetLeader, this::leader)
+        .bind(GET_TIMESTAMPS, this::unary)
+        .bind(STREAM_TIMESTAMPS, this::stream)
+        .bind(GET_LEADER, this::leader)
         .build();
   }
 
@@ -68,9 +80,9 @@ public final class GrpcApi {
     return "count must be from 1 to " + maxCount + " (0 means 1), got " + Integer.toUnsignedString(msg.getCount());
   }
 
-  private void unary(GrpcServerRequest<GetTimestampsRequest, TimestampRange> req) {
+  private void unary(GrpcServerRequest<Lenient<GetTimestampsRequest>, TimestampRange> req) {
     long arrived = System.nanoTime();
-    GrpcServerResponse<GetTimestampsRequest, TimestampRange> resp = req.response();
+    GrpcServerResponse<Lenient<GetTimestampsRequest>, TimestampRange> resp = req.response();
     // [0]: a message was seen (a unary call carries one); [1]: the call is over
     boolean[] state = {false, false};
     req.errorHandler(e -> state[1] = true); // cancelled by the client
@@ -81,11 +93,18 @@ public final class GrpcApi {
         end(resp, TsoError.INVALID_ARGUMENT, "malformed request message");
       }
     });
-    req.handler(msg -> {
+    req.handler(in -> {
       if (state[0] || state[1]) {
         return;
       }
       state[0] = true;
+      if (!in.ok()) {
+        state[1] = true;
+        metrics.failed(Api.GRPC_UNARY, TsoError.INVALID_ARGUMENT, System.nanoTime() - arrived);
+        end(resp, TsoError.INVALID_ARGUMENT, in.error());
+        return;
+      }
+      GetTimestampsRequest msg = in.message();
       int count = count(msg);
       if (count < 0) {
         state[1] = true;
@@ -112,21 +131,21 @@ public final class GrpcApi {
     });
   }
 
-  private void stream(GrpcServerRequest<GetTimestampsRequest, TimestampRange> req) {
+  private void stream(GrpcServerRequest<Lenient<GetTimestampsRequest>, TimestampRange> req) {
     new StreamCall(req).start();
   }
 
   /** One StreamTimestamps call: answers in request order, at most {@code streamWindow} outstanding. */
   private final class StreamCall {
-    private final GrpcServerRequest<GetTimestampsRequest, TimestampRange> req;
-    private final GrpcServerResponse<GetTimestampsRequest, TimestampRange> resp;
+    private final GrpcServerRequest<Lenient<GetTimestampsRequest>, TimestampRange> req;
+    private final GrpcServerResponse<Lenient<GetTimestampsRequest>, TimestampRange> resp;
     private final Context context = Vertx.currentContext();
     private int outstanding;
     private boolean inputEnded;
     private boolean paused;
     private boolean done;
 
-    StreamCall(GrpcServerRequest<GetTimestampsRequest, TimestampRange> req) {
+    StreamCall(GrpcServerRequest<Lenient<GetTimestampsRequest>, TimestampRange> req) {
       this.req = req;
       this.resp = req.response();
     }
@@ -146,10 +165,16 @@ public final class GrpcApi {
       req.handler(this::onRequest);
     }
 
-    private void onRequest(GetTimestampsRequest msg) {
+    private void onRequest(Lenient<GetTimestampsRequest> in) {
       if (done) {
         return;
       }
+      if (!in.ok()) {
+        metrics.failed(Api.GRPC_STREAM, TsoError.INVALID_ARGUMENT, 0);
+        finish(TsoError.INVALID_ARGUMENT, in.error());
+        return;
+      }
+      GetTimestampsRequest msg = in.message();
       long arrived = System.nanoTime();
       int count = count(msg);
       if (count < 0) {
@@ -203,17 +228,21 @@ public final class GrpcApi {
     }
   }
 
-  private void leader(GrpcServerRequest<GetLeaderRequest, LeaderInfo> req) {
+  private void leader(GrpcServerRequest<Lenient<GetLeaderRequest>, LeaderInfo> req) {
     boolean[] over = {false};
     req.invalidMessageHandler(e -> {
       over[0] = true;
       end(req.response(), TsoError.INVALID_ARGUMENT, "malformed request message");
     });
-    req.handler(msg -> {
+    req.handler(in -> {
       if (over[0]) {
         return;
       }
       over[0] = true;
+      if (!in.ok()) {
+        end(req.response(), TsoError.INVALID_ARGUMENT, in.error());
+        return;
+      }
       LeaderInfo.Builder info = LeaderInfo.newBuilder()
           .setRole(view.role())
           .setNodeId(view.nodeId())

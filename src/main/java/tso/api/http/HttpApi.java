@@ -6,6 +6,7 @@ import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
+import io.vertx.core.http.HttpVersion;
 import io.vertx.core.json.JsonObject;
 
 import tso.alloc.TimestampAllocator;
@@ -25,6 +26,8 @@ public final class HttpApi {
 
   /** A valid body is a few dozen bytes; anything past this is refused with 413 unread. */
   public static final int MAX_BODY_BYTES = 4096;
+  /** How much of an oversize body is read and dropped after the 413, before the connection is closed. */
+  static final long MAX_DISCARD_BYTES = 16L << 20;
 
   private static final CharSequence JSON = HttpHeaders.createOptimized("application/json");
   private static final CharSequence TEXT = HttpHeaders.createOptimized("text/plain; charset=utf-8");
@@ -248,15 +251,22 @@ public final class HttpApi {
   private void tooLarge(HttpServerRequest req) {
     HttpServerResponse resp = req.response();
     metrics.failed(Api.HTTP, TsoError.INVALID_ARGUMENT, 0);
-    boolean http1 = req.version() != io.vertx.core.http.HttpVersion.HTTP_2;
+    boolean http1 = req.version() != HttpVersion.HTTP_2;
     if (http1) {
-      // The rest of the body is never read: the connection closes once the answer is out.
+      // The connection closes after this answer; the client may still be sending.
       resp.putHeader(HttpHeaders.CONNECTION, HttpHeaders.CLOSE);
     }
     error(resp, 413, "PAYLOAD_TOO_LARGE", "body larger than " + MAX_BODY_BYTES + " bytes", false);
-    if (http1) {
-      req.connection().close();
-    }
+    // Read and drop what the client still sends, so it can read the answer before the close; a
+    // client that keeps sending past a bound loses the connection at once.
+    long[] dropped = {0};
+    req.handler(chunk -> {
+      dropped[0] += chunk.length();
+      if (dropped[0] > MAX_DISCARD_BYTES) {
+        req.handler(null);
+        req.connection().close();
+      }
+    });
   }
 
   private void methodNotAllowed(HttpServerRequest req, String allow) {
