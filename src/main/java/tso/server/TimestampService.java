@@ -66,6 +66,8 @@ public final class TimestampService extends VerticleBase {
   private final ArrayList<ArrayList<TsoRequest>> outLists = new ArrayList<>();
   private TimestampAllocator allocator;
   private long timerId = -1;
+  private long retryNotBeforeNanos = System.nanoTime();
+  private long failuresInARow;
   private long seenClockBehind;
   private long seenExhausted;
 
@@ -263,9 +265,12 @@ public final class TimestampService extends VerticleBase {
   }
 
   private void maybeExtend() {
+    if (System.nanoTime() - retryNotBeforeNanos < 0) {
+      return; // the last attempt failed: the tick retries, paced
+    }
     long target = allocator.extensionTarget();
     if (target > 0) {
-      persist(target).onComplete(ar -> {
+      persist(target).onSuccess(v -> {
         if (serving) {
           serve();
         }
@@ -282,10 +287,21 @@ public final class TimestampService extends VerticleBase {
       if (ar.succeeded()) {
         metrics.boundExtensions.increment();
         allocator.extensionDone(target);
+        if (failuresInARow > 0) {
+          LOG.log(Level.INFO, "bound persisted again after {0} failed attempts", failuresInARow);
+        }
+        failuresInARow = 0;
+        retryNotBeforeNanos = System.nanoTime();
       } else {
         metrics.boundExtensionFailures.increment();
         allocator.extensionFailed();
-        LOG.log(Level.WARNING, "could not persist bound {0,number,#}: {1}", target, ar.cause().toString());
+        // No retry from here: an attempt that fails at once would recurse, and a tight retry loop
+        // would starve the tick that times out waiting requests. The tick retries, paced.
+        retryNotBeforeNanos = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(settings.tickMs());
+        if (failuresInARow++ == 0 || Long.bitCount(failuresInARow) == 1) { // 1st, 2nd, 4th, 8th…
+          LOG.log(Level.WARNING, "could not persist bound {0,number,#} ({1} failures in a row): {2}",
+              target, failuresInARow, ar.cause().toString());
+        }
       }
     });
   }
