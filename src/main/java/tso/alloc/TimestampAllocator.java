@@ -33,7 +33,7 @@ public final class TimestampAllocator {
 
   private final LongSupplier clockMs;
   private final long windowMs;
-  /** Extend when less than this much of the window is left (a third, see the issue and PD's save interval). */
+  /** Extend when at most this much of the window is left: a third, so the write has two thirds of the window to land. */
   private final long refillMs;
 
   private boolean started;
@@ -145,7 +145,7 @@ public final class TimestampAllocator {
   }
 
   /**
-   * Asks for a bound extension when less than a third of the window is left ahead of
+   * Asks for a bound extension when at most a third of the window is left ahead of
    * {@code max(now, physical)}, and none is in flight; it is asked before it is needed.
    *
    * @return the bound to persist, or -1 when none is needed now

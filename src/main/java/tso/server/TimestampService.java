@@ -66,6 +66,7 @@ public final class TimestampService extends VerticleBase {
   private final ArrayList<ArrayList<TsoRequest>> outLists = new ArrayList<>();
   private TimestampAllocator allocator;
   private long timerId = -1;
+  private long highestAttempted;
   private long retryNotBeforeNanos = System.nanoTime();
   private long failuresInARow;
   private long seenClockBehind;
@@ -107,6 +108,7 @@ public final class TimestampService extends VerticleBase {
     }
     drain(); // answers what is left with UNAVAILABLE
     allocator.reset();
+    highestAttempted = 0;
     return store.close();
   }
 
@@ -279,7 +281,11 @@ public final class TimestampService extends VerticleBase {
   }
 
   /** Persists {@code target} (already marked pending in the allocator) and reports the outcome. */
-  private Future<Void> persist(long target) {
+  private Future<Void> persist(long wanted) {
+    // A write reported as failed may still have landed: never write below any earlier attempt,
+    // so the stored bound only grows.
+    long target = Math.max(wanted, highestAttempted);
+    highestAttempted = target;
     long t0 = System.nanoTime();
     long e = epoch;
     return store.save(new StoredBound(e, target)).andThen(ar -> {

@@ -26,7 +26,7 @@ public final class HttpApi {
 
   /** A valid body is a few dozen bytes; anything past this is refused with 413 unread. */
   public static final int MAX_BODY_BYTES = 4096;
-  /** How much of an oversize body is read and dropped after the 413, before the connection is closed. */
+  /** How much of an oversize body is read and dropped before the 413; past it the connection is closed. */
   static final long MAX_DISCARD_BYTES = 16L << 20;
 
   private static final CharSequence JSON = HttpHeaders.createOptimized("application/json");
@@ -86,7 +86,15 @@ public final class HttpApi {
       }
       case "/metrics" -> {
         if (isGet(method)) {
-          req.response().putHeader(HttpHeaders.CONTENT_TYPE, PROMETHEUS).end(metrics.scrape());
+          // Rendering every histogram takes a few milliseconds: not on the event loop.
+          HttpServerResponse resp = req.response();
+          Vertx.currentContext().owner().executeBlocking(metrics::scrape, false).onComplete(ar -> {
+            if (ar.succeeded()) {
+              resp.putHeader(HttpHeaders.CONTENT_TYPE, PROMETHEUS).end(ar.result());
+            } else {
+              error(resp, 503, "UNAVAILABLE", "metrics could not be rendered", true);
+            }
+          });
         } else {
           methodNotAllowed(req, "GET, HEAD");
         }
@@ -248,25 +256,34 @@ public final class HttpApi {
     req.response().putHeader(HttpHeaders.CONTENT_TYPE, JSON).end(out.encode());
   }
 
+  /**
+   * Refuses an oversize body with 413. Over HTTP/1.1 the answer goes out once the body is in (read
+   * and dropped, up to a bound) and the connection closes after it: a client still sending would
+   * otherwise lose the answer, or the connection. A client that asked to {@code Expect:
+   * 100-continue} is answered at once, since it has not sent the body.
+   */
   private void tooLarge(HttpServerRequest req) {
-    HttpServerResponse resp = req.response();
     metrics.failed(Api.HTTP, TsoError.INVALID_ARGUMENT, 0);
-    boolean http1 = req.version() != HttpVersion.HTTP_2;
-    if (http1) {
-      // The connection closes after this answer; the client may still be sending.
-      resp.putHeader(HttpHeaders.CONNECTION, HttpHeaders.CLOSE);
+    HttpServerResponse resp = req.response();
+    String message = "body larger than " + MAX_BODY_BYTES + " bytes";
+    if (req.version() == HttpVersion.HTTP_2) {
+      error(resp, 413, "PAYLOAD_TOO_LARGE", message, false);
+      return;
     }
-    error(resp, 413, "PAYLOAD_TOO_LARGE", "body larger than " + MAX_BODY_BYTES + " bytes", false);
-    // Read and drop what the client still sends, so it can read the answer before the close; a
-    // client that keeps sending past a bound loses the connection at once.
+    resp.putHeader(HttpHeaders.CONNECTION, HttpHeaders.CLOSE);
+    if ("100-continue".equalsIgnoreCase(req.getHeader(HttpHeaders.EXPECT)) || req.isEnded()) {
+      error(resp, 413, "PAYLOAD_TOO_LARGE", message, false);
+      return;
+    }
     long[] dropped = {0};
     req.handler(chunk -> {
       dropped[0] += chunk.length();
-      if (dropped[0] > MAX_DISCARD_BYTES) {
-        req.handler(null);
+      if (dropped[0] > MAX_DISCARD_BYTES && !resp.ended()) {
+        error(resp, 413, "PAYLOAD_TOO_LARGE", message, false);
         req.connection().close();
       }
     });
+    req.endHandler(v -> error(resp, 413, "PAYLOAD_TOO_LARGE", message, false));
   }
 
   private void methodNotAllowed(HttpServerRequest req, String allow) {
