@@ -22,6 +22,8 @@ import tso.server.Node;
  */
 public final class ServerCommand {
 
+  private static final System.Logger LOG = System.getLogger(ServerCommand.class.getName());
+
   private ServerCommand() {
   }
 
@@ -69,7 +71,13 @@ public final class ServerCommand {
       return 1;
     }
     CountDownLatch stopped = new CountDownLatch(1);
-    Runnable stop = () -> node.stop().onComplete(ar -> stopped.countDown());
+    Runnable stop = () -> {
+      LOG.log(System.Logger.Level.INFO, "stopping: no new requests, answering those in flight");
+      node.stop().onComplete(ar -> {
+        LOG.log(System.Logger.Level.INFO, "stopped");
+        stopped.countDown();
+      });
+    };
     Signal.handle(new Signal("TERM"), sig -> new Thread(stop, "tso-stop").start());
     Signal.handle(new Signal("INT"), sig -> new Thread(stop, "tso-stop").start());
     try {
