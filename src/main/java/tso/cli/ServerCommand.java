@@ -56,10 +56,6 @@ public final class ServerCommand {
       System.err.println("tso: " + e.getMessage());
       return 2;
     }
-    if (!config.standalone()) {
-      System.err.println("tso: TSO_REDIS_URL is set, but this build has no Redis mode yet; unset it to run standalone");
-      return 2;
-    }
     Node node = new Node(config);
     try {
       node.start().toCompletionStage().toCompletableFuture().get();

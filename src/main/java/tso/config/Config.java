@@ -19,6 +19,7 @@ public record Config(
     String nodeId,
     String advertise,
     String redisUrl,
+    String sentinelMaster,
     String cluster,
     Path dataDir,
     long leaseTtlMs,
@@ -58,8 +59,16 @@ public record Config(
       throw r.invalid(Setting.ADVERTISE, advertise, "host:port with a port from 1 to 65535");
     }
     String redisUrl = r.raw(Setting.REDIS_URL);
+    String sentinelMaster = r.raw(Setting.REDIS_SENTINEL_MASTER);
+    if (sentinelMaster != null && !sentinelMaster.matches("[A-Za-z0-9._-]{1,64}")) {
+      throw r.invalid(Setting.REDIS_SENTINEL_MASTER, sentinelMaster, "1 to 64 of A-Z a-z 0-9 . _ -");
+    }
     if (redisUrl != null) {
-      checkRedisUrl(r, redisUrl);
+      for (String one : sentinelMaster == null ? new String[] {redisUrl} : redisUrl.split(",", -1)) {
+        checkRedisUrl(r, one.trim());
+      }
+    } else if (sentinelMaster != null) {
+      throw r.invalid(Setting.REDIS_SENTINEL_MASTER, sentinelMaster, "TSO_REDIS_URL set to the sentinels' addresses");
     }
     String cluster = r.text(Setting.CLUSTER);
     if (!cluster.matches("[A-Za-z0-9._-]{1,64}")) {
@@ -88,7 +97,7 @@ public record Config(
         : (int) r.integer(Setting.EVENT_LOOPS, 1, 1024);
     long shutdownGraceMs = r.integer(Setting.SHUTDOWN_GRACE_MS, 0, 600_000);
     long clockOffsetMs = r.integer(Setting.CLOCK_OFFSET_MS, -100L * 365 * 86_400_000, 100L * 365 * 86_400_000);
-    return new Config(host, port, nodeId, advertise, redisUrl, cluster, dataDir, leaseTtlMs, followerMode,
+    return new Config(host, port, nodeId, advertise, redisUrl, sentinelMaster, cluster, dataDir, leaseTtlMs, followerMode,
         maxCount, windowMs, queueLimit, requestTimeoutMs, eventLoops, shutdownGraceMs, clockOffsetMs);
   }
 

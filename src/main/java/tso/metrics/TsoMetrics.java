@@ -51,6 +51,14 @@ public final class TsoMetrics {
   public final Counter clockBehind;
   public final Counter logicalExhausted;
   public final Timer queueWait;
+  public final Counter leadershipChanges;
+  public final Timer renewLatency;
+  public final Counter renewFailures;
+  public final Counter fencedWritesRefused;
+  public final Counter redisErrors;
+  private final Map<String, Counter> campaigns = new ConcurrentHashMap<>();
+  private final Map<String, Counter> invalidRecords = new ConcurrentHashMap<>();
+  private final Map<String, Counter> forwarded = new ConcurrentHashMap<>();
 
   public TsoMetrics() {
     for (Api api : Api.values()) {
@@ -92,6 +100,17 @@ public final class TsoMetrics {
         .description("Time a request waited for the allocator after hand-off").publishPercentileHistogram()
         .minimumExpectedValue(Duration.ofNanos(1_000)).maximumExpectedValue(Duration.ofSeconds(10))
         .register(registry);
+    leadershipChanges = Counter.builder("tso_leadership_changes_total")
+        .description("Times this node became leader or stopped being leader").register(registry);
+    renewLatency = Timer.builder("tso_lease_renew_seconds").description("Lease renewal round trips")
+        .publishPercentileHistogram().minimumExpectedValue(Duration.ofNanos(10_000))
+        .maximumExpectedValue(Duration.ofSeconds(10)).register(registry);
+    renewFailures = Counter.builder("tso_lease_renew_failures_total")
+        .description("Lease renewals that failed (error or timeout)").register(registry);
+    fencedWritesRefused = Counter.builder("tso_fenced_writes_refused_total")
+        .description("Bound writes Redis refused because this node no longer held the lease").register(registry);
+    redisErrors = Counter.builder("tso_redis_errors_total").description("Redis calls that failed or timed out")
+        .register(registry);
     new JvmMemoryMetrics().bindTo(registry);
     new JvmGcMetrics().bindTo(registry);
     new JvmThreadMetrics().bindTo(registry);
@@ -118,6 +137,26 @@ public final class TsoMetrics {
             .publishPercentileHistogram().minimumExpectedValue(Duration.ofNanos(10_000))
             .maximumExpectedValue(Duration.ofSeconds(10)).register(registry))
         .record(lagNanos, java.util.concurrent.TimeUnit.NANOSECONDS);
+  }
+
+  /** Counts a campaign by result: won, held, error, refused. */
+  public void campaign(String result) {
+    campaigns.computeIfAbsent(result, r -> Counter.builder("tso_campaigns_total")
+        .description("Election campaigns by result").tag("result", r).register(registry)).increment();
+  }
+
+  /** Counts an election record this node could not trust, by kind. */
+  public void invalidRecord(String kind) {
+    invalidRecords.computeIfAbsent(kind, k -> Counter.builder("tso_election_record_invalid_total")
+        .description("Election key values that are not a valid record, by kind").tag("kind", k)
+        .register(registry)).increment();
+  }
+
+  /** Counts requests a follower forwarded to the leader, by outcome. */
+  public void forwarded(String outcome, int n) {
+    forwarded.computeIfAbsent(outcome, o -> Counter.builder("tso_forwarded_requests_total")
+        .description("Requests forwarded to the leader, by outcome").tag("outcome", o)
+        .register(registry)).increment(n);
   }
 
   /** Registers a gauge read on scrape. */

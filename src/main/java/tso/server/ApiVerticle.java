@@ -37,12 +37,12 @@ public final class ApiVerticle extends VerticleBase {
   static final long LAG_PROBE_MS = 100;
 
   private final Config config;
-  private final TimestampService service;
+  private final TimestampSink service;
   private final NodeView view;
   private final TsoMetrics metrics;
   private HttpServer server;
 
-  public ApiVerticle(Config config, TimestampService service, NodeView view, TsoMetrics metrics) {
+  public ApiVerticle(Config config, TimestampSink service, NodeView view, TsoMetrics metrics) {
     this.config = config;
     this.service = service;
     this.view = view;

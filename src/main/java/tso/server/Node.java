@@ -6,61 +6,135 @@ import io.vertx.core.Promise;
 import io.vertx.core.ThreadingModel;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpVersion;
+import io.vertx.core.net.NetClientOptions;
+import io.vertx.grpc.client.GrpcClient;
+import io.vertx.redis.client.Redis;
+import io.vertx.redis.client.RedisClientType;
+import io.vertx.redis.client.RedisOptions;
+import io.vertx.redis.client.RedisRole;
 
 import java.lang.System.Logger.Level;
 import java.util.function.LongSupplier;
 
 import tso.config.Config;
+import tso.election.Identity;
+import tso.election.Leadership;
+import tso.election.RedisCoordinator;
+import tso.election.RedisKeys;
 import tso.metrics.TsoMetrics;
 import tso.store.FileBoundStore;
 
 /**
- * A whole node: the Vert.x instance, the allocator verticle and one API verticle per event loop.
- * Lifecycle: {@link #start()} once, then {@link #stop()} once.
+ * A whole node: the Vert.x instance, one API verticle per event loop, and either the allocator
+ * verticle itself (standalone) or the election that deploys one per leadership term (Redis
+ * mode). Lifecycle: {@link #start()} once, then {@link #stop()} once.
  */
 public final class Node {
 
   private static final System.Logger LOG = System.getLogger(Node.class.getName());
+  /** Allocator tick (PD's updater ticks every 50 ms). */
+  private static final long TICK_MS = 50;
+  /** Batches a follower may have outstanding at the leader. */
+  private static final int FORWARD_INFLIGHT = 64;
 
   private enum State { NEW, STARTED, STOPPED }
 
   private final Config config;
   private final Vertx vertx;
   private final TsoMetrics metrics = new TsoMetrics();
-  private final TimestampService service;
-  private final StandaloneView view;
+  private final LongSupplier clock;
+  private final TimestampService standalone;
+  private final StandaloneView standaloneView;
+  private final Leadership leadership;
+  private final Redis redis;
+  private final GrpcClient grpcClient;
+  private final TimestampSink sink;
+  private final NodeView view;
   private State state = State.NEW;
-  private String serviceDeployment;
+  private String coreDeployment;
   private String apiDeployment;
 
   public Node(Config config) {
     this.config = config;
     this.vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(config.eventLoops()));
     long offset = config.clockOffsetMs();
-    LongSupplier clock = offset == 0 ? System::currentTimeMillis : () -> System.currentTimeMillis() + offset;
-    this.service = new TimestampService(
-        new TimestampService.Settings(config.windowMs(), config.queueLimit(), config.requestTimeoutMs(), 50),
-        new FileBoundStore(vertx, config.dataDir()), clock, metrics);
-    this.view = new StandaloneView(config.nodeId(), config.advertise(), service);
+    this.clock = offset == 0 ? System::currentTimeMillis : () -> System.currentTimeMillis() + offset;
+    TimestampService.Settings settings = new TimestampService.Settings(config.windowMs(), config.queueLimit(),
+        config.requestTimeoutMs(), TICK_MS);
+    FileBoundStore local = new FileBoundStore(vertx, config.dataDir());
+    if (config.standalone()) {
+      standalone = new TimestampService(settings, local, clock, metrics);
+      standaloneView = new StandaloneView(config.nodeId(), config.advertise(), standalone);
+      leadership = null;
+      redis = null;
+      grpcClient = null;
+      sink = standalone;
+      view = standaloneView;
+    } else {
+      standalone = null;
+      standaloneView = null;
+      redis = Redis.createClient(vertx, redisOptions(config));
+      // Every Redis call ends within a third of the lease: a slow Redis must not hold a renewal.
+      RedisCoordinator coordinator = new RedisCoordinator(redis, RedisKeys.of(config.cluster()),
+          Math.max(50, config.leaseTtlMs() / 3));
+      grpcClient = GrpcClient.client(vertx, new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
+          .setHttp2ClearTextUpgrade(false).setConnectTimeout((int) Math.max(100, config.leaseTtlMs())));
+      Forwarder forwarder = new Forwarder(vertx.getOrCreateContext(), grpcClient, config.maxCount(),
+          config.queueLimit(), FORWARD_INFLIGHT, metrics);
+      Identity me = Identity.create(config.nodeId(), config.advertise());
+      leadership = new Leadership(
+          Leadership.Settings.of(config.leaseTtlMs(), config.followerMode() == Config.FollowerMode.FORWARD),
+          me, redis, coordinator, local, metrics, clock,
+          (store, mayServe) -> new TimestampService(settings, store, clock, metrics, mayServe),
+          leader -> forwarder.leader(leader == null || leader.nodeId().equals(me.node()) ? null : leader.address()));
+      sink = new Router(leadership, forwarder, config.followerMode() == Config.FollowerMode.FORWARD);
+      view = leadership;
+    }
+    metrics.gauge("tso_queue_depth", "Requests handed to the allocator and not yet answered", () -> {
+      TimestampService s = standalone != null ? standalone : leadership.service();
+      return s == null ? 0 : s.queueDepth();
+    });
+    metrics.gauge("tso_epoch", "Fencing token of the answers this node gives (0 when it gives none)", view::epoch);
   }
 
-  /** Starts the allocator (its first bound durable), then the APIs. */
+  private static RedisOptions redisOptions(Config config) {
+    RedisOptions o = new RedisOptions()
+        .setMaxPoolSize(8)
+        .setMaxPoolWaiting(256)
+        .setNetClientOptions(new NetClientOptions().setConnectTimeout((int) Math.max(100, config.leaseTtlMs()))
+            .setTcpKeepAlive(true).setTcpNoDelay(true));
+    if (config.sentinelMaster() == null) {
+      return o.setType(RedisClientType.STANDALONE).setConnectionString(config.redisUrl());
+    }
+    o.setType(RedisClientType.SENTINEL).setMasterName(config.sentinelMaster()).setRole(RedisRole.MASTER);
+    for (String s : config.redisUrl().split(",")) {
+      o.addConnectionString(s.trim());
+    }
+    return o;
+  }
+
+  /** Starts the allocator (standalone: its first bound durable) or the election, then the APIs. */
   public synchronized Future<Void> start() {
     if (state != State.NEW) {
       return Future.failedFuture(new IllegalStateException("node already " + state.name().toLowerCase()));
     }
     state = State.STARTED;
     Promise<Void> started = Promise.promise(); // bound to no context: see closeVertx
-    vertx.deployVerticle(service, new DeploymentOptions().setThreadingModel(ThreadingModel.EVENT_LOOP))
-        .compose(id -> {
-          serviceDeployment = id;
-          return vertx.deployVerticle(() -> new ApiVerticle(config, service, view, metrics),
+    Future<String> core = standalone != null
+        ? vertx.deployVerticle(standalone, new DeploymentOptions().setThreadingModel(ThreadingModel.EVENT_LOOP))
+        : vertx.deployVerticle(leadership);
+    core.compose(id -> {
+          coreDeployment = id;
+          return vertx.deployVerticle(() -> new ApiVerticle(config, sink, view, metrics),
               new DeploymentOptions().setInstances(config.eventLoops()));
         })
         .onSuccess(id -> {
           apiDeployment = id;
-          LOG.log(Level.INFO, "node {0} listening on {1}:{2,number,#} (advertised as {3}), epoch {4}",
-              config.nodeId(), config.host(), config.port(), config.advertise(), service.epoch());
+          LOG.log(Level.INFO, "node {0} listening on {1}:{2,number,#} (advertised as {3}), {4}",
+              config.nodeId(), config.host(), config.port(), config.advertise(),
+              standalone != null ? "standalone, epoch " + standalone.epoch() : "Redis mode, cluster " + config.cluster());
           started.complete();
         })
         .onFailure(err -> closeVertx(started, err));
@@ -68,18 +142,27 @@ public final class Node {
   }
 
   /**
-   * Graceful stop: report not ready, stop accepting, answer what is in flight, stop the
-   * allocator, close Vert.x.
+   * Graceful stop: report not ready; a leader resigns at once so a follower takes over; stop
+   * accepting and answer what is in flight; stop the allocator or the election; close Vert.x.
    */
   public synchronized Future<Void> stop() {
     if (state != State.STARTED) {
       return Future.succeededFuture();
     }
     state = State.STOPPED;
-    view.drain();
     Promise<Void> stopped = Promise.promise();
-    Future<Void> apis = apiDeployment == null ? Future.succeededFuture() : vertx.undeploy(apiDeployment);
-    apis.transform(ar -> serviceDeployment == null ? Future.<Void>succeededFuture() : vertx.undeploy(serviceDeployment))
+    Future<Void> handover;
+    if (standaloneView != null) {
+      standaloneView.drain();
+      handover = Future.succeededFuture();
+    } else {
+      leadership.drain();
+      handover = coreDeployment == null ? Future.succeededFuture() : leadership.resign();
+    }
+    handover
+        .transform(ar -> apiDeployment == null ? Future.<Void>succeededFuture() : vertx.undeploy(apiDeployment))
+        .transform(ar -> coreDeployment == null ? Future.<Void>succeededFuture() : vertx.undeploy(coreDeployment))
+        .transform(ar -> redis == null ? Future.<Void>succeededFuture() : redis.close())
         .onComplete(ar -> closeVertx(stopped, null));
     return stopped.future();
   }
@@ -104,7 +187,7 @@ public final class Node {
     return metrics;
   }
 
-  public TimestampService service() {
-    return service;
+  public NodeView view() {
+    return view;
   }
 }

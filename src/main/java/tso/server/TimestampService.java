@@ -1,6 +1,5 @@
 package tso.server;
 
-import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Handler;
 import io.vertx.core.VerticleBase;
@@ -8,11 +7,11 @@ import io.vertx.core.VerticleBase;
 import java.lang.System.Logger.Level;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BooleanSupplier;
 import java.util.function.LongSupplier;
 
 import tso.alloc.TimestampAllocator;
@@ -34,7 +33,7 @@ import tso.store.StoredBound;
  * <p>Every queue is bounded: {@link Settings#queueLimit} counts requests handed over and not yet
  * answered; beyond it a request is refused at once with {@link TsoError#RESOURCE_EXHAUSTED}.
  */
-public final class TimestampService extends VerticleBase {
+public final class TimestampService extends VerticleBase implements TimestampSink {
 
   private static final System.Logger LOG = System.getLogger(TimestampService.class.getName());
 
@@ -53,6 +52,7 @@ public final class TimestampService extends VerticleBase {
   private final BoundStore store;
   private final LongSupplier clockMs;
   private final TsoMetrics metrics;
+  private final BooleanSupplier mayServe;
 
   private final ConcurrentLinkedQueue<TsoRequest> inbox = new ConcurrentLinkedQueue<>();
   private final AtomicInteger queued = new AtomicInteger();
@@ -62,8 +62,7 @@ public final class TimestampService extends VerticleBase {
   // Owned by this verticle's context.
   private final ArrayDeque<TsoRequest> waiting = new ArrayDeque<>();
   private final ArrayList<TsoRequest> batch = new ArrayList<>();
-  private final ArrayList<Context> outContexts = new ArrayList<>();
-  private final ArrayList<ArrayList<TsoRequest>> outLists = new ArrayList<>();
+  private final Replies replies = new Replies();
   private TimestampAllocator allocator;
   private long timerId = -1;
   private long highestAttempted;
@@ -75,20 +74,28 @@ public final class TimestampService extends VerticleBase {
   private volatile boolean serving;
   private volatile long epoch;
 
-  public TimestampService(Settings settings, BoundStore store, LongSupplier clockMs, TsoMetrics metrics) {
+  /**
+   * @param mayServe checked before every batch: false once the leader's lease is no longer valid
+   *     on this node's monotonic clock (always true for a standalone node)
+   */
+  public TimestampService(Settings settings, BoundStore store, LongSupplier clockMs, TsoMetrics metrics,
+      BooleanSupplier mayServe) {
     this.settings = settings;
     this.store = store;
     this.clockMs = clockMs;
     this.metrics = metrics;
-    metrics.gauge("tso_queue_depth", "Requests handed to the allocator and not yet answered", queued::get);
-    metrics.gauge("tso_epoch", "Fencing token of the answers this node gives", () -> epoch);
+    this.mayServe = mayServe;
+  }
+
+  public TimestampService(Settings settings, BoundStore store, LongSupplier clockMs, TsoMetrics metrics) {
+    this(settings, store, clockMs, metrics, () -> true);
   }
 
   @Override
   public Future<?> start() {
     allocator = new TimestampAllocator(clockMs, settings.windowMs());
     return store.load().compose(stored -> {
-      epoch = stored.epoch() + 1;
+      epoch = store.epochAfter(stored);
       long target = allocator.start(stored.boundMs());
       LOG.log(Level.INFO, "starting at epoch {0} above stored bound {1,number,#} ms (clock {2,number,#} ms)",
           epoch, stored.boundMs(), clockMs.getAsLong());
@@ -117,6 +124,11 @@ public final class TimestampService extends VerticleBase {
     return serving;
   }
 
+  /** Requests handed over and not yet answered. */
+  public int queueDepth() {
+    return queued.get();
+  }
+
   /** The fencing token of the answers (0 before start). */
   public long epoch() {
     return epoch;
@@ -126,6 +138,7 @@ public final class TimestampService extends VerticleBase {
    * Hands a request to the allocator. Safe from any thread; the answer comes back on the
    * request's context. Refused at once when the node does not serve or the queue is full.
    */
+  @Override
   public void submit(TsoRequest request) {
     if (!serving) {
       request.fail(TsoError.UNAVAILABLE, "this node is not serving timestamps now");
@@ -160,6 +173,10 @@ public final class TimestampService extends VerticleBase {
   }
 
   private void serve() {
+    if (!mayServe.getAsBoolean()) {
+      failAll(TsoError.UNAVAILABLE, "this node's leader lease is not valid now");
+      return;
+    }
     long now = System.nanoTime();
     int answered = 0;
     while (!waiting.isEmpty()) {
@@ -184,7 +201,7 @@ public final class TimestampService extends VerticleBase {
         q.succeed(ts, e);
         ts += q.count;
         metrics.queueWait.record(now - q.submittedNanos, TimeUnit.NANOSECONDS);
-        route(q);
+        replies.add(q);
       }
       answered += batch.size();
       metrics.batchSize.record(batch.size());
@@ -193,43 +210,10 @@ public final class TimestampService extends VerticleBase {
     batch.clear();
     if (answered > 0) {
       queued.addAndGet(-answered);
-      flush();
+      replies.flush(context);
     }
     syncAllocatorCounters();
     maybeExtend();
-  }
-
-  private void route(TsoRequest q) {
-    for (int i = 0, n = outContexts.size(); i < n; i++) {
-      if (outContexts.get(i) == q.context) {
-        outLists.get(i).add(q);
-        return;
-      }
-    }
-    outContexts.add(q.context);
-    ArrayList<TsoRequest> list = new ArrayList<>();
-    list.add(q);
-    outLists.add(list);
-  }
-
-  private void flush() {
-    for (int i = 0, n = outContexts.size(); i < n; i++) {
-      Context target = outContexts.get(i);
-      List<TsoRequest> list = outLists.get(i);
-      if (target == context) {
-        answerAll(list);
-      } else {
-        target.runOnContext(v -> answerAll(list));
-      }
-    }
-    outContexts.clear();
-    outLists.clear();
-  }
-
-  private static void answerAll(List<TsoRequest> list) {
-    for (int i = 0, n = list.size(); i < n; i++) {
-      list.get(i).answer();
-    }
   }
 
   private void failAll(TsoError error, String message) {
@@ -237,12 +221,12 @@ public final class TimestampService extends VerticleBase {
     TsoRequest q;
     while ((q = waiting.pollFirst()) != null) {
       q.fail(error, message);
-      route(q);
+      replies.add(q);
       n++;
     }
     if (n > 0) {
       queued.addAndGet(-n);
-      flush();
+      replies.flush(context);
     }
   }
 
@@ -255,12 +239,12 @@ public final class TimestampService extends VerticleBase {
     while (!waiting.isEmpty() && waiting.peekFirst().submittedNanos - deadline < 0) {
       TsoRequest q = waiting.pollFirst();
       q.fail(TsoError.UNAVAILABLE, "timed out waiting for the timestamp bound to be persisted");
-      route(q);
+      replies.add(q);
       expired++;
     }
     if (expired > 0) {
       queued.addAndGet(-expired);
-      flush();
+      replies.flush(context);
       LOG.log(Level.WARNING, "{0} requests timed out waiting for the bound (store slow or failing)", expired);
     }
     maybeExtend();

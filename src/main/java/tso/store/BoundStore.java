@@ -14,6 +14,14 @@ public interface BoundStore {
   /** Durably stores {@code state}; only larger bounds are ever written. */
   Future<Void> save(StoredBound state);
 
+  /**
+   * The fencing token of the answers given above {@code stored}: one more than the stored epoch
+   * for a standalone node; the won term's epoch for a leader.
+   */
+  default long epochAfter(StoredBound stored) {
+    return stored.epoch() + 1;
+  }
+
   /** Releases what the store holds (locks, connections). */
   Future<Void> close();
 }

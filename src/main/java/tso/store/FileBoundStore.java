@@ -46,6 +46,8 @@ public final class FileBoundStore implements BoundStore {
   private static final java.util.Set<Path> LOCKED_IN_THIS_JVM = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
   private FileChannel lockChannel;
+  /** The last state written or read: a save never goes below it. */
+  private StoredBound written = StoredBound.NONE;
   private Path lockedDir;
   private FileLock lock;
 
@@ -141,10 +143,23 @@ public final class FileBoundStore implements BoundStore {
       }
       return StoredBound.NONE;
     }
-    return decode(bytes, file);
+    StoredBound stored = decode(bytes, file);
+    synchronized (this) {
+      written = stored;
+    }
+    return stored;
   }
 
-  private void saveBlocking(StoredBound state) throws IOException {
+  /**
+   * Writes the larger of {@code state} and what was written before, field by field: the stored
+   * epoch and bound only grow, whoever calls and in whatever order the workers run.
+   */
+  private synchronized void saveBlocking(StoredBound requested) throws IOException {
+    StoredBound state = new StoredBound(Math.max(requested.epoch(), written.epoch()),
+        Math.max(requested.boundMs(), written.boundMs()));
+    if (state.equals(written)) {
+      return;
+    }
     Path temp = dir.resolve(TEMP);
     byte[] bytes = encode(state).getBytes(StandardCharsets.US_ASCII);
     try (FileChannel ch = FileChannel.open(temp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
@@ -163,6 +178,7 @@ public final class FileBoundStore implements BoundStore {
     try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
       d.force(true); // makes the rename itself durable
     }
+    written = state;
   }
 
   private void acquireLock() throws IOException {

@@ -589,7 +589,9 @@ class TimestampServiceTest {
   // helpers
 
   private TimestampService service(TimestampService.Settings settings, FakeStore store) {
-    return new TimestampService(settings, store, clock::get, metrics);
+    TimestampService s = new TimestampService(settings, store, clock::get, metrics);
+    current = s;
+    return s;
   }
 
   /** Returns once every task queued on {@code ctx} before this call has run. */
@@ -599,8 +601,11 @@ class TimestampServiceTest {
     get(done.future());
   }
 
+  /** The service the test made last. */
+  private TimestampService current;
+
   private double queueDepth() {
-    return metrics.registry().get("tso_queue_depth").gauge().value();
+    return current.queueDepth();
   }
 
   /** A fresh event-loop context of its own (a client verticle's). */

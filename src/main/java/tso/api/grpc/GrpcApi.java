@@ -18,20 +18,20 @@ import tso.proto.v1.Member;
 import tso.proto.v1.TimestampOracleGrpcService;
 import tso.proto.v1.TimestampRange;
 import tso.server.NodeView;
-import tso.server.TimestampService;
+import tso.server.TimestampSink;
 import tso.server.TsoError;
 import tso.server.TsoRequest;
 
 /**
  * The gRPC API of the contract ({@code tso.v1.TimestampOracle}). It only translates between
- * protobuf and {@link TimestampService}; bad input gets INVALID_ARGUMENT, never INTERNAL.
+ * protobuf and the {@link TimestampSink}; bad input gets INVALID_ARGUMENT, never INTERNAL.
  */
 public final class GrpcApi {
 
   /** Trailer with the leader's address on UNAVAILABLE, as the contract names it. */
   public static final String LEADER_TRAILER = "tso-leader";
 
-  private final TimestampService service;
+  private final TimestampSink service;
   private final NodeView view;
   private final TsoMetrics metrics;
   private final int maxCount;
@@ -40,7 +40,7 @@ public final class GrpcApi {
   /**
    * @param streamWindow answers one stream may have outstanding before it stops reading
    */
-  public GrpcApi(TimestampService service, NodeView view, TsoMetrics metrics, int maxCount, int streamWindow) {
+  public GrpcApi(TimestampSink service, NodeView view, TsoMetrics metrics, int maxCount, int streamWindow) {
     this.service = service;
     this.view = view;
     this.metrics = metrics;

@@ -13,13 +13,13 @@ import tso.alloc.TimestampAllocator;
 import tso.metrics.TsoMetrics;
 import tso.metrics.TsoMetrics.Api;
 import tso.server.NodeView;
-import tso.server.TimestampService;
+import tso.server.TimestampSink;
 import tso.server.TsoError;
 import tso.server.TsoRequest;
 
 /**
  * The HTTP/JSON API of the contract. It only translates: it validates the request, hands it to
- * the {@link TimestampService} and writes the answer. Bad input gets a 4xx with a JSON error,
+ * the {@link TimestampSink} (the allocator, or a router in front of it) and writes the answer. Bad input gets a 4xx with a JSON error,
  * never a 500 or a stack trace.
  */
 public final class HttpApi {
@@ -36,12 +36,12 @@ public final class HttpApi {
   private static final CharSequence RETRY_AFTER = HttpHeaders.createOptimized("Retry-After");
   private static final CharSequence ONE = HttpHeaders.createOptimized("1");
 
-  private final TimestampService service;
+  private final TimestampSink service;
   private final NodeView view;
   private final TsoMetrics metrics;
   private final int maxCount;
 
-  public HttpApi(TimestampService service, NodeView view, TsoMetrics metrics, int maxCount) {
+  public HttpApi(TimestampSink service, NodeView view, TsoMetrics metrics, int maxCount) {
     this.service = service;
     this.view = view;
     this.metrics = metrics;

@@ -1,0 +1,69 @@
+package tso.election;
+
+import io.vertx.core.Future;
+
+import tso.store.BoundStore;
+import tso.store.FileBoundStore;
+import tso.store.StoreException;
+import tso.store.StoredBound;
+
+/**
+ * The bound store of one leadership term: {@code {tso:C}:limit} in Redis, raised only by the
+ * fenced script (the caller must still hold the record with this epoch and incarnation), then
+ * copied to the local data directory, so that a Redis that restarted empty cannot make time go
+ * back. A refused write tells the leadership to step down.
+ */
+final class FencedBoundStore implements BoundStore {
+
+  private final RedisCoordinator redis;
+  private final FileBoundStore local;
+  private final Identity me;
+  private final long epoch;
+  private final StoredBound localSeen;
+  private final Runnable onRefused;
+
+  FencedBoundStore(RedisCoordinator redis, FileBoundStore local, Identity me, long epoch, StoredBound localSeen,
+      Runnable onRefused) {
+    this.redis = redis;
+    this.local = local;
+    this.me = me;
+    this.epoch = epoch;
+    this.localSeen = localSeen;
+    this.onRefused = onRefused;
+  }
+
+  /** The larger of the bound in Redis and the one this node has seen and kept locally. */
+  @Override
+  public Future<StoredBound> load() {
+    return redis.inspect().compose(o -> {
+      if (o.limitCorrupt()) {
+        return Future.failedFuture(new StoreException(redis.keys().limit() + " is corrupt; refusing to serve"));
+      }
+      StoredBound r = o.limit();
+      return Future.succeededFuture(new StoredBound(Math.max(r.epoch(), localSeen.epoch()),
+          Math.max(r.boundMs(), localSeen.boundMs())));
+    });
+  }
+
+  @Override
+  public long epochAfter(StoredBound stored) {
+    return epoch;
+  }
+
+  @Override
+  public Future<Void> save(StoredBound state) {
+    return redis.fence(me.incarnation(), epoch, state.boundMs()).compose(f -> {
+      if (!f.written()) {
+        onRefused.run();
+        return Future.failedFuture(new StoreException("fenced bound write refused: " + f.refusal()));
+      }
+      return local.save(new StoredBound(epoch, state.boundMs()));
+    });
+  }
+
+  /** The local store outlives the term; nothing to release. */
+  @Override
+  public Future<Void> close() {
+    return Future.succeededFuture();
+  }
+}

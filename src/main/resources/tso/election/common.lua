@@ -1,0 +1,62 @@
+-- Shared by every election script: the election record's format, built and checked here exactly
+-- as tso.election.ElectionRecord builds and checks it in Java.
+--   tso-leader/1;node=<id>;addr=<host:port>;inc=<16 hex>;epoch=<n>;ttl=<ms>;acquired=<ms>;renewed=<ms>;transitions=<n>;crc=<8 hex>
+-- crc is the CRC-32 (IEEE) of everything before ";crc=". Redis 6.2 and 7 ship the bit library.
+local function crc32(s)
+  local crc = -1
+  for i = 1, #s do
+    crc = bit.bxor(crc, string.byte(s, i))
+    for _ = 1, 8 do
+      local mask = -bit.band(crc, 1)
+      crc = bit.bxor(bit.rshift(crc, 1), bit.band(-306674912, mask)) -- 0xEDB88320 as a signed 32-bit int
+    end
+  end
+  return bit.tohex(bit.bnot(crc), 8)
+end
+
+local function build(node, addr, inc, epoch, ttl, acquired, renewed, transitions)
+  local body = string.format('tso-leader/1;node=%s;addr=%s;inc=%s;epoch=%d;ttl=%d;acquired=%d;renewed=%d;transitions=%d',
+    node, addr, inc, epoch, ttl, acquired, renewed, transitions)
+  return body .. ';crc=' .. crc32(body)
+end
+
+-- Returns a table of fields, or nil when the value is not a valid record of format 1.
+local function parse(v)
+  if type(v) ~= 'string' or #v > 1024 then return nil end
+  local body, crc = string.match(v, '^(tso%-leader/1;.*);crc=(%x%x%x%x%x%x%x%x)$')
+  if not body or crc32(body) ~= crc then return nil end
+  local node, addr, inc, epoch, ttl, acquired, renewed, transitions = string.match(body,
+    '^tso%-leader/1;node=([%w%._:%-]+);addr=([^;=]+);inc=(%x+);epoch=(%d+);ttl=(%d+);acquired=(%d+);renewed=(%d+);transitions=(%d+)$')
+  if not node then return nil end
+  return {node = node, addr = addr, inc = inc, epoch = epoch, ttl = tonumber(ttl),
+    acquired = tonumber(acquired), renewed = tonumber(renewed), transitions = tonumber(transitions)}
+end
+
+-- The limit key: bound=<ms>;epoch=<n>. Returns bound, epoch; nil when absent; false when corrupt.
+local function read_limit(key)
+  local t = redis.call('TYPE', key).ok
+  if t == 'none' then return nil end
+  if t ~= 'string' then return false end
+  local v = redis.call('GET', key)
+  local b, e = string.match(v, '^bound=(%d+);epoch=(%d+)$')
+  if not b then return false end
+  return tonumber(b), tonumber(e)
+end
+
+-- Takes the (absent) leader key: a new epoch above every epoch known, the record with a TTL.
+-- KEYS: leader, epoch, limit, transitions. a: node, addr, inc, ttl, now, min_epoch
+local function acquire(a)
+  local lb, le = read_limit(KEYS[3])
+  if lb == false then return {-1, 'limit_corrupt'} end
+  local floor = tonumber(a.min_epoch)
+  if le and le > floor then floor = le end
+  local e = redis.call('INCR', KEYS[2])
+  if e <= floor then
+    e = floor + 1
+    redis.call('SET', KEYS[2], e)
+  end
+  local tr = redis.call('INCR', KEYS[4])
+  local rec = build(a.node, a.addr, a.inc, e, tonumber(a.ttl), tonumber(a.now), tonumber(a.now), tr)
+  redis.call('SET', KEYS[1], rec, 'PX', tonumber(a.ttl))
+  return {1, rec}
+end

@@ -1,0 +1,7 @@
+-- KEYS: leader. ARGV: expected record (exact bytes), channel, message
+-- Compare-and-delete, then tell the followers at once. 1 resigned; 0 not ours.
+if redis.call('TYPE', KEYS[1]).ok ~= 'string' then return 0 end
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+return 1
