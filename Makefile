@@ -3,7 +3,7 @@ MVN ?= mvn -B -q
 JAR := target/tso.jar
 SOURCES := pom.xml $(shell find src/main -type f 2>/dev/null)
 
-.PHONY: build run test clean
+.PHONY: build run test cluster clean
 
 ## build: the runnable jar target/tso.jar
 build: $(JAR)
@@ -14,6 +14,10 @@ $(JAR): $(SOURCES)
 ## run: one standalone node on 127.0.0.1:8080, state in ./data
 run: $(JAR)
 	TSO_HOST=$${TSO_HOST:-127.0.0.1} TSO_PORT=$${TSO_PORT:-8080} TSO_DATA_DIR=$${TSO_DATA_DIR:-./data} bin/tso server
+
+## cluster: three nodes (127.0.0.1:8081-8083) and one Redis on loopback; Ctrl-C stops them
+cluster: $(JAR)
+	bin/cluster
 
 ## test: every test (unit, property, integration against real sockets and processes)
 test:
