@@ -63,7 +63,7 @@ public final class History {
         throw new AssertionError("completed before it was sent: " + op);
       }
     }
-    Arrays.sort(byFirst, Comparator.comparingLong(Op::first));
+    Arrays.sort(byFirst, (a, b) -> Long.compareUnsigned(a.first(), b.first()));
     for (int i = 1; i < byFirst.length; i++) {
       if (Long.compareUnsigned(byFirst[i].first(), byFirst[i - 1].last()) <= 0) {
         throw new AssertionError("timestamps handed out twice: " + byFirst[i - 1] + " and " + byFirst[i]);

@@ -24,6 +24,7 @@ public final class InProcessNode implements AutoCloseable {
     flags.put(Setting.DATA_DIR, dataDir.toString());
     flags.put(Setting.NODE_ID, "test-node");
     flags.putAll(extra);
+    flags.putIfAbsent(Setting.ADVERTISE, "127.0.0.1:" + port);
     config = Config.resolve(flags, Map.of());
     node = new Node(config);
     node.start().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
