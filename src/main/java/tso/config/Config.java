@@ -54,7 +54,7 @@ public record Config(
     String advertise = r.raw(Setting.ADVERTISE);
     if (advertise == null) {
       advertise = ("0.0.0.0".equals(host) || "::".equals(host) ? hostName() : host) + ":" + port;
-    } else if (!advertise.matches("([^\\s:/\\[\\]@]+|\\[[0-9A-Fa-f:.]+\\]):\\d{1,5}")
+    } else if (!advertise.matches("([A-Za-z0-9._-]+|\\[[0-9A-Fa-f:.]+\\]):\\d{1,5}")
         || !validPort(advertise.substring(advertise.lastIndexOf(':') + 1))) {
       throw r.invalid(Setting.ADVERTISE, advertise, "host:port with a port from 1 to 65535");
     }

@@ -19,16 +19,13 @@ final class FencedBoundStore implements BoundStore {
   private final FileBoundStore local;
   private final Identity me;
   private final long epoch;
-  private final StoredBound localSeen;
   private final Runnable onRefused;
 
-  FencedBoundStore(RedisCoordinator redis, FileBoundStore local, Identity me, long epoch, StoredBound localSeen,
-      Runnable onRefused) {
+  FencedBoundStore(RedisCoordinator redis, FileBoundStore local, Identity me, long epoch, Runnable onRefused) {
     this.redis = redis;
     this.local = local;
     this.me = me;
     this.epoch = epoch;
-    this.localSeen = localSeen;
     this.onRefused = onRefused;
   }
 
@@ -40,8 +37,9 @@ final class FencedBoundStore implements BoundStore {
         return Future.failedFuture(new StoreException(redis.keys().limit() + " is corrupt; refusing to serve"));
       }
       StoredBound r = o.limit();
-      return Future.succeededFuture(new StoredBound(Math.max(r.epoch(), localSeen.epoch()),
-          Math.max(r.boundMs(), localSeen.boundMs())));
+      StoredBound mine = local.current();
+      return Future.succeededFuture(new StoredBound(Math.max(r.epoch(), mine.epoch()),
+          Math.max(r.boundMs(), mine.boundMs())));
     });
   }
 

@@ -73,6 +73,7 @@ public final class Leadership extends VerticleBase implements NodeView {
   private volatile Member leader;
   private volatile long epoch;
   private volatile long leaseDeadlineNanos;
+  private volatile long servingFromNanos;
   private volatile TimestampService service;
   private volatile boolean draining;
 
@@ -81,13 +82,12 @@ public final class Leadership extends VerticleBase implements NodeView {
   private long timer = -1;
   private long deadlineTimer = -1;
   private long minEpoch;
-  private StoredBound localSeen = StoredBound.NONE;
   private byte[] graceValue;
   private long graceSinceNanos;
   private final Set<String> logged = new LinkedHashSet<>();
   private RedisConnection subscriber;
   private boolean stopped;
-  private boolean handingOver;
+  private volatile boolean handingOver;
 
   /**
    * @param services       makes the allocator verticle of a new term from its fenced store and lease check
@@ -113,7 +113,6 @@ public final class Leadership extends VerticleBase implements NodeView {
   @Override
   public Future<?> start() {
     return local.load().onSuccess(stored -> {
-      localSeen = stored;
       minEpoch = stored.epoch();
       subscribe();
       schedule(0);
@@ -124,7 +123,7 @@ public final class Leadership extends VerticleBase implements NodeView {
   public Future<?> stop() {
     stopped = true;
     cancelTimers();
-    Future<Void> resigned = role == Role.LEADER ? stepDown("stopping", !handingOver) : Future.succeededFuture();
+    Future<Void> resigned = role == Role.LEADER ? stepDown("stopping", true) : Future.succeededFuture();
     return resigned.transform(ar -> subscriber == null ? Future.succeededFuture() : subscriber.close())
         .transform(ar -> local.close());
   }
@@ -179,29 +178,22 @@ public final class Leadership extends VerticleBase implements NodeView {
 
   /** True while this node holds a lease that its own monotonic clock says is still valid. */
   public boolean leaseValid() {
-    return role == Role.LEADER && System.nanoTime() - leaseDeadlineNanos < 0;
+    long now = System.nanoTime();
+    return role == Role.LEADER && !handingOver && now - leaseDeadlineNanos < 0 && now - servingFromNanos >= 0;
   }
 
   /**
-   * Hands the lease over at once (SIGTERM on the leader): the record is deleted by
-   * compare-and-delete and the followers told, so one of them takes over now; this node keeps
-   * answering what is in flight below its persisted bound (the new leader starts above it) until
-   * {@link #stop()} or the end of its lease, and renews no more.
+   * Hands the lease over at once (SIGTERM on the leader): this node stops serving (what waits is
+   * answered UNAVAILABLE, retryable), then deletes its record by compare-and-delete and tells the
+   * followers, so one of them takes over now without waiting out the lease. It campaigns no more.
    */
   public Future<Void> resign() {
     io.vertx.core.Promise<Void> done = io.vertx.core.Promise.promise();
     context.runOnContext(v -> {
-      if (role != Role.LEADER || record == null || handingOver) {
-        done.complete();
-        return;
-      }
       handingOver = true;
-      if (timer >= 0) {
-        vertx.cancelTimer(timer);
-        timer = -1;
-      }
-      LOG.log(Level.INFO, "resigning epoch {0}", epoch);
-      coordinator.resign(record, "resign:" + me.node() + ":" + epoch).onComplete(ar -> done.complete());
+      cancelTimers();
+      (role == Role.LEADER ? stepDown("resigning", true) : Future.<Void>succeededFuture())
+          .onComplete(ar -> done.complete());
     });
     return done.future();
   }
@@ -350,7 +342,7 @@ public final class Leadership extends VerticleBase implements NodeView {
       schedule(backoff());
     } else if (c.won()) {
       metrics.campaign("won");
-      becomeLeader(c.record(), sentNanos);
+      becomeLeader(c.record(), sentNanos, c.waitMs());
     } else if (c.refusal() != null) {
       metrics.campaign("refused");
       LOG.log(Level.WARNING, "{0} refused: {1}", what, c.refusal());
@@ -361,7 +353,7 @@ public final class Leadership extends VerticleBase implements NodeView {
     }
   }
 
-  private void becomeLeader(String won, long sentNanos) {
+  private void becomeLeader(String won, long sentNanos, long waitMs) {
     ElectionRecord.Parsed p = ElectionRecord.parse(won.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
     if (!p.valid()) { // the script built it: a mismatch between the Lua and Java formats
       LOG.log(Level.ERROR, "won a record this node cannot read ({0}); resigning", p.invalid());
@@ -372,14 +364,17 @@ public final class Leadership extends VerticleBase implements NodeView {
     epoch = p.record().epoch();
     noteEpoch(epoch);
     extendLease(sentNanos);
+    // What is left of the previous holder's lease (its record may have been deleted, or lost by
+    // Redis, while it still served): no answer before it has surely ended.
+    servingFromNanos = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(waitMs);
     role = Role.LEADER;
     setLeader(new Member(me.node(), me.address(), epoch), Role.LEADER);
     metrics.leadershipChanges.increment();
     LOG.log(Level.INFO, "won the election: epoch {0}", epoch);
-    String term = won;
-    FencedBoundStore store = new FencedBoundStore(coordinator, local, me, epoch, localSeen,
+    long term = epoch; // the renewals change the record's bytes, not its epoch
+    FencedBoundStore store = new FencedBoundStore(coordinator, local, me, epoch,
         () -> context.runOnContext(v -> {
-          if (term.equals(record) || record == null) {
+          if (term == epoch && role == Role.LEADER) {
             metrics.fencedWritesRefused.increment();
             stepDown("a fenced bound write was refused", false);
           }
@@ -387,19 +382,31 @@ public final class Leadership extends VerticleBase implements NodeView {
     TimestampService svc = services.apply(store, this::leaseValid);
     vertx.deployVerticle(svc).onComplete(ar -> {
       if (ar.failed()) {
-        if (term.equals(record)) {
+        if (term == epoch && role == Role.LEADER) {
           LOG.log(Level.WARNING, "could not start serving: {0}", ar.cause().getMessage());
           stepDown("could not start serving", true);
         }
         return;
       }
-      if (!term.equals(record) || role != Role.LEADER) {
+      if (term != epoch || role != Role.LEADER) {
         vertx.undeploy(ar.result());
         return;
       }
-      service = svc;
       serviceDeployment = ar.result();
-      LOG.log(Level.INFO, "serving as leader, epoch {0}", epoch);
+      long waitLeft = TimeUnit.NANOSECONDS.toMillis(servingFromNanos - System.nanoTime());
+      if (waitLeft <= 0) {
+        service = svc;
+        LOG.log(Level.INFO, "serving as leader, epoch {0}", epoch);
+      } else {
+        LOG.log(Level.INFO, "leader at epoch {0}: serving in {1} ms, when the previous lease has surely ended",
+            epoch, waitLeft);
+        vertx.setTimer(waitLeft + 1, id -> {
+          if (term == epoch && role == Role.LEADER && serviceDeployment != null) {
+            service = svc;
+            LOG.log(Level.INFO, "serving as leader, epoch {0}", epoch);
+          }
+        });
+      }
     });
     schedule(third());
   }
@@ -462,13 +469,15 @@ public final class Leadership extends VerticleBase implements NodeView {
     String deployment = serviceDeployment;
     serviceDeployment = null;
     Future<Void> undeployed = deployment == null ? Future.succeededFuture() : vertx.undeploy(deployment);
-    Future<Void> resigned = giveBack && mine != null
-        ? coordinator.resign(mine, "resign:" + me.node() + ":" + epoch).<Void>mapEmpty().recover(e -> Future.succeededFuture())
-        : Future.succeededFuture();
-    if (!stopped) {
+    long term = epoch;
+    // The record goes only once the allocator is gone: the next holder need not wait for us.
+    Future<Void> resigned = !giveBack || mine == null ? undeployed : undeployed.transform(ar ->
+        coordinator.resign(mine, "resign:" + me.node() + ":" + term).<Void>mapEmpty()
+            .recover(e -> Future.succeededFuture()));
+    if (!stopped && !handingOver) {
       schedule(backoff());
     }
-    return Future.all(undeployed, resigned).mapEmpty();
+    return resigned;
   }
 
   private void setLeader(Member m, Role r) {
@@ -490,11 +499,10 @@ public final class Leadership extends VerticleBase implements NodeView {
 
   /** Keeps the local copy of the largest bound and epoch seen, so a Redis restarted empty cannot go back. */
   private void noteLimit(StoredBound limit) {
-    if (limit.boundMs() > localSeen.boundMs() || limit.epoch() > localSeen.epoch() || minEpoch > localSeen.epoch()) {
-      StoredBound merged = new StoredBound(Math.max(minEpoch, Math.max(limit.epoch(), localSeen.epoch())),
-          Math.max(limit.boundMs(), localSeen.boundMs()));
-      localSeen = merged;
-      local.save(merged);
+    StoredBound mine = local.current();
+    if (limit.boundMs() > mine.boundMs() || limit.epoch() > mine.epoch() || minEpoch > mine.epoch()) {
+      local.save(new StoredBound(Math.max(minEpoch, Math.max(limit.epoch(), mine.epoch())),
+          Math.max(limit.boundMs(), mine.boundMs())));
     }
   }
 

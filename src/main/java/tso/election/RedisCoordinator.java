@@ -24,7 +24,11 @@ import tso.store.StoredBound;
 public final class RedisCoordinator {
 
   /** What campaign and takeover answer. */
-  public record Campaign(boolean won, String record, String refusal) {
+  /**
+   * @param waitMs when won: serve only after this long, what is left of the previous holder's
+   *     lease on Redis's clock (0 after an expiry or a resign; the whole TTL when unknown)
+   */
+  public record Campaign(boolean won, String record, long waitMs, String refusal) {
   }
 
   /** What the leader key holds now, and the stored limit. */
@@ -53,13 +57,14 @@ public final class RedisCoordinator {
   }
 
   public Future<Campaign> campaign(Identity me, long ttlMs, long nowMs, long minEpoch) {
-    return eval(Script.CAMPAIGN, List.of(keys.leader(), keys.epoch(), keys.limit(), keys.transitions()),
+    return eval(Script.CAMPAIGN, List.of(keys.leader(), keys.epoch(), keys.limit(), keys.transitions(), keys.lease()),
         me.node(), me.address(), me.incarnation(), Long.toString(ttlMs), Long.toString(nowMs), Long.toString(minEpoch))
         .map(RedisCoordinator::campaignResult);
   }
 
   public Future<Campaign> takeover(Observation seen, Identity me, long ttlMs, long nowMs, long minEpoch) {
-    return evalBytes(Script.TAKEOVER, List.of(keys.leader(), keys.epoch(), keys.limit(), keys.transitions()),
+    return evalBytes(Script.TAKEOVER, List.of(keys.leader(), keys.epoch(), keys.limit(), keys.transitions(),
+        keys.lease()),
         List.of(bytes(seen.type()), seen.value(), bytes(me.node()), bytes(me.address()), bytes(me.incarnation()),
             bytes(Long.toString(ttlMs)), bytes(Long.toString(nowMs)), bytes(Long.toString(minEpoch))))
         .map(RedisCoordinator::campaignResult);
@@ -68,20 +73,23 @@ public final class RedisCoordinator {
   private static Campaign campaignResult(Response r) {
     long code = r.get(0).toLong();
     if (code == 1) {
-      return new Campaign(true, r.get(1).toString(), null);
+      return new Campaign(true, r.get(1).toString(), r.get(2).toLong(), null);
     }
-    return new Campaign(false, null, code < 0 ? r.get(1).toString() : null);
+    return new Campaign(false, null, 0, code < 0 ? r.get(1).toString() : null);
   }
 
   /** The new record when renewed; null when the record is not ours any more. */
   public Future<String> renew(String expected, long ttlMs, long nowMs) {
-    return eval(Script.RENEW, List.of(keys.leader()), expected, Long.toString(ttlMs), Long.toString(nowMs))
+    return eval(Script.RENEW, List.of(keys.leader(), keys.lease()), expected, Long.toString(ttlMs), Long.toString(nowMs))
         .map(r -> r.get(0).toLong() == 1 ? r.get(1).toString() : null);
   }
 
-  /** True when our record was deleted and the followers told. */
+  /**
+   * True when our record was deleted and the followers told. Call only once this node has
+   * stopped serving: the next holder will not wait.
+   */
   public Future<Boolean> resign(String expected, String message) {
-    return eval(Script.RESIGN, List.of(keys.leader()), expected, keys.events(), message)
+    return eval(Script.RESIGN, List.of(keys.leader(), keys.lease()), expected, keys.events(), message)
         .map(r -> r.toLong() == 1);
   }
 

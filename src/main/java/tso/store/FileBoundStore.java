@@ -77,6 +77,11 @@ public final class FileBoundStore implements BoundStore {
     }, false);
   }
 
+  /** The last state written or loaded (what the file holds once pending saves are done). */
+  public synchronized StoredBound current() {
+    return written;
+  }
+
   /** Encodes one record, checksum included. */
   static String encode(StoredBound s) {
     String body = "tso-bound v1 epoch=" + s.epoch() + " bound=" + s.boundMs();

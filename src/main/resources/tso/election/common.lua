@@ -43,8 +43,30 @@ local function read_limit(key)
   return tonumber(b), tonumber(e)
 end
 
+-- Redis's own clock in milliseconds. Durations measured on it are compared with the lease,
+-- never instants across machines.
+local function redis_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- The lease key (KEYS[5] in campaign and takeover, KEYS[2] in renew and resign) holds the time on
+-- Redis's clock until which the last holder may still serve: renew sets it to now + ttl, resign
+-- to now (the resigner stopped serving first). A new holder must not serve before it: the old
+-- leader may still be within its lease if its record was deleted, or Redis lost it.
+local function lease_left(key, ttl)
+  if redis.call('TYPE', key).ok ~= 'string' then return ttl end
+  local u = tonumber(redis.call('GET', key))
+  if not u then return ttl end
+  local left = u - redis_ms()
+  if left < 0 then return 0 end
+  if left > ttl then return ttl end
+  return left
+end
+
 -- Takes the (absent) leader key: a new epoch above every epoch known, the record with a TTL.
--- KEYS: leader, epoch, limit, transitions. a: node, addr, inc, ttl, now, min_epoch
+-- KEYS: leader, epoch, limit, transitions, lease. a: node, addr, inc, ttl, now, min_epoch
+-- {1, record, wait}: serve only after wait ms (what is left of the previous lease).
 local function acquire(a)
   local lb, le = read_limit(KEYS[3])
   if lb == false then return {-1, 'limit_corrupt'} end
@@ -56,7 +78,10 @@ local function acquire(a)
     redis.call('SET', KEYS[2], e)
   end
   local tr = redis.call('INCR', KEYS[4])
-  local rec = build(a.node, a.addr, a.inc, e, tonumber(a.ttl), tonumber(a.now), tonumber(a.now), tr)
-  redis.call('SET', KEYS[1], rec, 'PX', tonumber(a.ttl))
-  return {1, rec}
+  local ttl = tonumber(a.ttl)
+  local wait = lease_left(KEYS[5], ttl)
+  local rec = build(a.node, a.addr, a.inc, e, ttl, tonumber(a.now), tonumber(a.now), tr)
+  redis.call('SET', KEYS[1], rec, 'PX', ttl)
+  redis.call('SET', KEYS[5], redis_ms() + ttl)
+  return {1, rec, wait}
 end

@@ -1,4 +1,4 @@
--- KEYS: leader. ARGV: expected record (exact bytes), ttl, now
+-- KEYS: leader, lease. ARGV: expected record (exact bytes), ttl, now
 -- {1, new record} renewed; {0} the record is not ours any more (changed, gone, other type).
 if redis.call('TYPE', KEYS[1]).ok ~= 'string' then return {0} end
 local cur = redis.call('GET', KEYS[1])
@@ -7,4 +7,7 @@ local r = parse(cur)
 if not r then return {0} end
 local rec = build(r.node, r.addr, r.inc, tonumber(r.epoch), tonumber(ARGV[2]), r.acquired, tonumber(ARGV[3]), r.transitions)
 redis.call('SET', KEYS[1], rec, 'PX', tonumber(ARGV[2]))
+local until_ms = redis_ms() + tonumber(ARGV[2])
+local cur_until = redis.call('TYPE', KEYS[2]).ok == 'string' and tonumber(redis.call('GET', KEYS[2])) or nil
+if not cur_until or cur_until < until_ms then redis.call('SET', KEYS[2], until_ms) end
 return {1, rec}

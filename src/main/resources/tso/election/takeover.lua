@@ -1,4 +1,4 @@
--- KEYS: leader, epoch, limit, transitions. ARGV: type, exact bytes (GET or DUMP), node, addr, inc, ttl, now, min_epoch
+-- KEYS: leader, epoch, limit, transitions, lease. ARGV: type, exact bytes (GET or DUMP), node, addr, inc, ttl, now, min_epoch
 -- Replaces a value that has no TTL and that the caller saw unchanged for a grace period: only
 -- when it is still exactly those bytes, and still has no TTL. Answers as campaign does.
 local t = redis.call('TYPE', KEYS[1]).ok

@@ -1,0 +1,777 @@
+package tso.election;
+
+import static java.util.concurrent.TimeUnit.SECONDS;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.redis.client.Redis;
+import io.vertx.redis.client.RedisOptions;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import tso.election.RedisCoordinator.Campaign;
+import tso.election.RedisCoordinator.Fence;
+import tso.election.RedisCoordinator.Observation;
+import tso.store.StoredBound;
+import tso.support.RedisServer;
+import tso.support.Resp;
+
+/**
+ * The election's Lua scripts against a real redis-server, through {@link RedisCoordinator}: the
+ * record format Lua and Java share, the race of candidates, renew, resign (compare-and-delete and
+ * its message), the fenced bound write, the epoch floors, takeover, NOSCRIPT and inspect. The
+ * main tests run on every binary there is: Redis 7 from PATH and the 6.2 of the embedded-redis jar.
+ */
+@Tag("integration")
+@Timeout(value = 30, unit = TimeUnit.SECONDS)
+class RedisScriptsTest {
+
+  static final RedisKeys KEYS = RedisKeys.of("t");
+  static final long NOW = 1_700_000_000_123L;
+  static final Duration T = Duration.ofSeconds(5);
+
+  static Vertx vertx;
+
+  RedisServer server;
+  final List<Redis> clients = new ArrayList<>();
+
+  static Stream<Path> binaries() {
+    return Stream.concat(Stream.of(RedisServer.binary()), Stream.of(RedisServer.binaryFromJar())).distinct();
+  }
+
+  @BeforeAll
+  static void startVertx() {
+    vertx = Vertx.vertx();
+  }
+
+  @AfterAll
+  static void stopVertx() throws Exception {
+    await(vertx.close());
+  }
+
+  @AfterEach
+  void stopAll() {
+    for (Redis r : clients) {
+      try {
+        await(r.close());
+      } catch (Exception e) {
+        // best effort
+      }
+    }
+    if (server != null) {
+      server.close();
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Helpers
+
+  private RedisCoordinator start(Path binary) {
+    server = RedisServer.start(binary, 0);
+    return coordinator();
+  }
+
+  /** A coordinator on its own Vert.x client (its own connections). */
+  private RedisCoordinator coordinator() {
+    Redis redis = Redis.createClient(vertx, new RedisOptions().setConnectionString(server.url()));
+    clients.add(redis);
+    return new RedisCoordinator(redis, KEYS, 1000);
+  }
+
+  static <T> T await(Future<T> f) throws Exception {
+    return f.toCompletionStage().toCompletableFuture().get(5, SECONDS);
+  }
+
+  private String cmd(String... args) {
+    return server.command(args);
+  }
+
+  private byte[] bytes(String... args) {
+    Resp.Reply r = server.raw(args);
+    assertThat(r).isInstanceOf(Resp.Bulk.class);
+    return ((Resp.Bulk) r).bytes();
+  }
+
+  private long pttl(String key) {
+    return Long.parseLong(cmd("PTTL", key));
+  }
+
+  private static ElectionRecord parse(String record) {
+    ElectionRecord.Parsed p = ElectionRecord.parse(record.getBytes(StandardCharsets.US_ASCII));
+    assertThat(p.valid()).as("Java parses %s (%s)", record, p.invalid()).isTrue();
+    return p.record();
+  }
+
+  private static boolean javaAccepts(byte[] value) {
+    return ElectionRecord.parse(value).valid();
+  }
+
+  private String win(RedisCoordinator c, Identity me, long ttl, long now, long minEpoch) throws Exception {
+    Campaign won = await(c.campaign(me, ttl, now, minEpoch));
+    assertThat(won.won()).as("campaign of %s won: %s", me.node(), won).isTrue();
+    assertThat(won.refusal()).isNull();
+    return won.record();
+  }
+
+  /** "written", or the refusal. */
+  static String fenceOutcome(Fence f) {
+    return f.written() ? "written" : f.refusal();
+  }
+
+  /** "won", "held" (the key is someone's: no refusal), or the refusal. */
+  static String campaignOutcome(Campaign c) {
+    if (c.won()) {
+      return "won";
+    }
+    assertThat(c.record()).isNull();
+    return c.refusal() == null ? "held" : c.refusal();
+  }
+
+  private static String hex16(Random rnd) {
+    return String.format("%016x", rnd.nextLong());
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // 1. Lua and Java agree on the record
+
+  @ParameterizedTest(name = "[{index}] {0}")
+  @MethodSource("binaries")
+  void aRecordWonInLuaParsesInJavaWithTheGivenFields(Path binary) throws Exception {
+    RedisCoordinator c = start(binary);
+    Identity[] ids = {
+        new Identity("node-a", "127.0.0.1:7001", "0123456789abcdef"),
+        Identity.create("n.1_b:c-D", "[::1]:9000"),
+        Identity.create("x", "tso-2.example.org:443"),
+    };
+    long[] ttls = {1500, 250, 86_400_000};
+    long[] nows = {NOW, 1, 4_102_444_800_000L};
+    long[] minEpochs = {0, 0, 1_234_567_890_123L};
+    long lastEpoch = 0;
+    for (int i = 0; i < ids.length; i++) {
+      cmd("DEL", KEYS.leader());
+      String record = win(c, ids[i], ttls[i], nows[i], minEpochs[i]);
+      ElectionRecord r = parse(record);
+      assertThat(r.node()).isEqualTo(ids[i].node());
+      assertThat(r.address()).isEqualTo(ids[i].address());
+      assertThat(r.incarnation()).isEqualTo(ids[i].incarnation());
+      assertThat(r.ttlMs()).isEqualTo(ttls[i]);
+      assertThat(r.acquiredMs()).isEqualTo(nows[i]);
+      assertThat(r.renewedMs()).isEqualTo(nows[i]);
+      assertThat(r.transitions()).isEqualTo(i + 1);
+      assertThat(r.epoch()).isGreaterThan(Math.max(lastEpoch, minEpochs[i]));
+      lastEpoch = r.epoch();
+      // Java re-encodes it to the very same bytes: same layout, same CRC.
+      assertThat(r.encode()).isEqualTo(record);
+      assertThat(cmd("GET", KEYS.leader())).isEqualTo(record);
+      assertThat(pttl(KEYS.leader())).isBetween(1L, ttls[i]);
+      assertThat(cmd("GET", KEYS.epoch())).isEqualTo(Long.toString(r.epoch()));
+    }
+    assertThat(lastEpoch).isEqualTo(1_234_567_890_124L);
+  }
+
+  @ParameterizedTest(name = "[{index}] {0}")
+  @MethodSource("binaries")
+  void recordsBuiltInJavaAreReadByLuaAndRebuiltToTheSameBytes(Path binary) throws Exception {
+    RedisCoordinator c = start(binary);
+    Random rnd = new Random(42);
+    String nodeChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-";
+    for (int i = 0; i < 100; i++) {
+      StringBuilder node = new StringBuilder();
+      for (int n = 1 + rnd.nextInt(20); n > 0; n--) {
+        node.append(nodeChars.charAt(rnd.nextInt(nodeChars.length())));
+      }
+      StringBuilder addr = new StringBuilder();
+      for (int n = 1 + rnd.nextInt(30); n > 0; n--) {
+        char ch;
+        do {
+          ch = (char) (0x20 + rnd.nextInt(0x5f)); // printable ASCII
+        } while (ch == ';' || ch == '=');
+        addr.append(ch);
+      }
+      long epoch = 1 + (rnd.nextLong() >>> 12); // below 2^52: exact as a Lua number
+      long acquired = rnd.nextLong() >>> 23;
+      long transitions = rnd.nextInt(1_000_000);
+      ElectionRecord rec = new ElectionRecord(node.toString(), addr.toString(), hex16(rnd), epoch,
+          1 + rnd.nextInt(60_000), acquired, acquired + rnd.nextInt(1000), transitions);
+      String encoded = rec.encode();
+      cmd("SET", KEYS.leader(), encoded, "PX", "60000");
+      String renewed = await(c.renew(encoded, 3000, NOW + i));
+      assertThat(renewed).as("Lua accepts the Java record %s", encoded).isNotNull();
+      ElectionRecord expected = new ElectionRecord(rec.node(), rec.address(), rec.incarnation(), rec.epoch(), 3000,
+          rec.acquiredMs(), NOW + i, rec.transitions());
+      assertThat(renewed).isEqualTo(expected.encode());
+    }
+  }
+
+  @ParameterizedTest(name = "[{index}] {0}")
+  @MethodSource("binaries")
+  void aJavaRecordIsTheHolderForTheFenceButNotWithAnyOneByteChanged(Path binary) throws Exception {
+    RedisCoordinator c = start(binary);
+    String inc = "00ff00ff00ff00ff";
+    ElectionRecord rec = new ElectionRecord("node-j", "10.0.0.1:8080", inc, 42, 5000, NOW, NOW, 7);
+    String good = rec.encode();
+    cmd("SET", KEYS.leader(), good, "PX", "60000");
+    assertThat(await(c.fence(inc, 42, 100))).extracting(RedisScriptsTest::fenceOutcome).isEqualTo("written");
+    assertThat(cmd("GET", KEYS.limit())).isEqualTo("bound=100;epoch=42");
+
+    for (int i = 0; i < good.length(); i++) {
+      char orig = good.charAt(i);
+      char repl = orig == 'x' ? 'y' : 'x';
+      String bad = good.substring(0, i) + repl + good.substring(i + 1);
+      assertThat(javaAccepts(bad.getBytes(StandardCharsets.US_ASCII))).as("Java refuses %s", bad).isFalse();
+      cmd("SET", KEYS.leader(), bad, "PX", "60000");
+      assertThat(await(c.fence(inc, 42, 1000 + i))).as("fence over %s", bad)
+          .extracting(RedisScriptsTest::fenceOutcome).isEqualTo("not_holder");
+      assertThat(await(c.renew(bad, 5000, NOW))).as("renew of %s", bad).isNull();
+    }
+    // Also a change of case in the checksum, which %x matches.
+    String upper = good.substring(0, good.length() - 8) + good.substring(good.length() - 8).toUpperCase();
+    if (!upper.equals(good)) {
+      cmd("SET", KEYS.leader(), upper, "PX", "60000");
+      assertThat(await(c.fence(inc, 42, 5000))).extracting(RedisScriptsTest::fenceOutcome).isEqualTo("not_holder");
+    }
+    assertThat(cmd("GET", KEYS.limit())).isEqualTo("bound=100;epoch=42");
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // 2. The race
+
+  @ParameterizedTest(name = "[{index}] {0}")
+  @MethodSource("binaries")
+  void threeCandidatesRaceAndExactlyOneWinsEveryRoundWithStrictlyIncreasingEpochs(Path binary) throws Exception {
+    start(binary);
+    RedisCoordinator[] cs = {coordinator(), coordinator(), coordinator()};
+    Identity[] ids = {Identity.create("a", "127.0.0.1:1"), Identity.create("b", "127.0.0.1:2"),
+        Identity.create("c", "127.0.0.1:3")};
+    long lastEpoch = 0;
+    long lastTransitions = 0;
+    int[] wins = new int[3];
+    for (int round = 0; round < 50; round++) {
+      List<Future<Campaign>> fs = new ArrayList<>();
+      for (int i = 0; i < 3; i++) {
+        fs.add(cs[i].campaign(ids[i], 10_000, NOW + round, 0));
+      }
+      int winner = -1;
+      String record = null;
+      for (int i = 0; i < 3; i++) {
+        Campaign r = await(fs.get(i));
+        if (r.won()) {
+          assertThat(winner).as("round %d: a second winner, %d after %d", round, i, winner).isEqualTo(-1);
+          winner = i;
+          record = r.record();
+        } else {
+          assertThat(r.refusal()).as("round %d: held, not refused", round).isNull();
+          assertThat(r.record()).isNull();
+        }
+      }
+      assertThat(winner).as("round %d has a winner", round).isNotEqualTo(-1);
+      wins[winner]++;
+      ElectionRecord rec = parse(record);
+      assertThat(rec.node()).isEqualTo(ids[winner].node());
+      assertThat(rec.incarnation()).isEqualTo(ids[winner].incarnation());
+      assertThat(rec.epoch()).as("round %d", round).isGreaterThan(lastEpoch);
+      assertThat(rec.transitions()).isGreaterThan(lastTransitions);
+      assertThat(cmd("GET", KEYS.leader())).isEqualTo(record);
+      lastEpoch = rec.epoch();
+      lastTransitions = rec.transitions();
+      if (round % 2 == 0) {
+        assertThat(await(cs[winner].resign(record, "round " + round))).isTrue();
+      } else {
+        cmd("DEL", KEYS.leader());
+      }
+    }
+    assertThat(lastEpoch).isGreaterThanOrEqualTo(50);
+    assertThat(wins[0] + wins[1] + wins[2]).isEqualTo(50);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // 3. Renew
+
+  @ParameterizedTest(name = "[{index}] {0}")
+  @MethodSource("binaries")
+  void renewWithTheExactBytesExtendsTheLeaseAndStaleBytesAreRefused(Path binary) throws Exception {
+    RedisCoordinator c = start(binary);
+    Identity me = Identity.create("me", "127.0.0.1:1");
+    String first = win(c, me, 1000, NOW, 0);
+    ElectionRecord r1 = parse(first);
+    assertThat(pttl(KEYS.leader())).isBetween(1L, 1000L);
+
+    String second = await(c.renew(first, 60_000, NOW + 500));
+    assertThat(second).isNotNull().isNotEqualTo(first);
+    ElectionRecord r2 = parse(second);
+    assertThat(r2).isEqualTo(new ElectionRecord(r1.node(), r1.address(), r1.incarnation(), r1.epoch(), 60_000,
+        NOW, NOW + 500, r1.transitions()));
+    assertThat(cmd("GET", KEYS.leader())).isEqualTo(second);
+    assertThat(pttl(KEYS.leader())).isGreaterThan(1000L).isLessThanOrEqualTo(60_000L);
+
+    // The bytes before the renew are stale now.
+    assertThat(await(c.renew(first, 90_000, NOW + 600))).isNull();
+    assertThat(cmd("GET", KEYS.leader())).isEqualTo(second);
+    assertThat(pttl(KEYS.leader())).isLessThanOrEqualTo(60_000L);
+
+    // Someone else's record: ours are stale.
+    cmd("DEL", KEYS.leader());
+    RedisCoordinator other = coordinator();
+    String theirs = win(other, Identity.create("other", "127.0.0.1:2"), 20_000, NOW + 700, 0);
+    assertThat(await(c.renew(second, 90_000, NOW + 800))).isNull();
+    assertThat(cmd("GET", KEYS.leader())).isEqualTo(theirs);
+    assertThat(pttl(KEYS.leader())).isLessThanOrEqualTo(20_000L);
+
+    // The key gone: refused, and not created again.
+    cmd("DEL", KEYS.leader());
+    assertThat(await(c.renew(theirs, 90_000, NOW + 900))).isNull();
+    assertThat(cmd("EXISTS", KEYS.leader())).isEqualTo("0");
+
+    // Another type under the key: refused, not an error.
+    cmd("HSET", KEYS.leader(), "f", theirs);
+    assertThat(await(c.renew(theirs, 90_000, NOW + 900))).isNull();
+    assertThat(cmd("TYPE", KEYS.leader())).isEqualTo("hash");
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // 4. Resign
+
+  @ParameterizedTest(name = "[{index}] {0}")
+  @MethodSource("binaries")
+  void resignDeletesOnlyOurRecordAndTellsTheSubscribers(Path binary) throws Exception {
+    RedisCoordinator c = start(binary);
+    try (Resp.Connection sub = server.connect()) {
+      Resp.Reply ok = sub.call(T, "SUBSCRIBE", KEYS.events());
+      assertThat(ok.text()).isEqualTo("[subscribe, " + KEYS.events() + ", 1]");
+
+      RedisCoordinator other = coordinator();
+      String theirs = win(other, Identity.create("other", "127.0.0.1:2"), 10_000, NOW, 0);
+      String oursOld = new ElectionRecord("me", "127.0.0.1:1", "0000000000000001", 1, 10_000, NOW, NOW, 1).encode();
+      // Not ours: nothing deleted, nothing published.
+      assertThat(await(c.resign(oursOld, "must-not-arrive"))).isFalse();
+      assertThat(cmd("GET", KEYS.leader())).isEqualTo(theirs);
+      // Not a string: refused, no error.
+      cmd("DEL", KEYS.leader());
+      cmd("HSET", KEYS.leader(), "f", oursOld);
+      assertThat(await(c.resign(oursOld, "must-not-arrive-either"))).isFalse();
+      assertThat(cmd("TYPE", KEYS.leader())).isEqualTo("hash");
+      cmd("DEL", KEYS.leader());
+
+      String ours = win(c, Identity.create("me", "127.0.0.1:1"), 10_000, NOW, 0);
+      assertThat(await(c.resign(ours, "resign:me:2"))).isTrue();
+      assertThat(cmd("EXISTS", KEYS.leader())).isEqualTo("0");
+      // The first message on the channel is this one: the refused resigns published nothing.
+      Resp.Reply msg = sub.read(T);
+      assertThat(msg.text()).isEqualTo("[message, " + KEYS.events() + ", resign:me:2]");
+      // Resigning again: gone already, refused.
+      assertThat(await(c.resign(ours, "again"))).isFalse();
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // 5. Fence
+
+  @ParameterizedTest(name = "[{index}] {0}")
+  @MethodSource("binaries")
+  void theFenceTakesOnlyTheHoldersWritesAndOnlyUpwards(Path binary) throws Exception {
+    RedisCoordinator ca = start(binary);
+    RedisCoordinator cb = coordinator();
+    Identity a = Identity.create("a", "127.0.0.1:1");
+    Identity b = Identity.create("b", "127.0.0.1:2");
+    long ea = parse(win(ca, a, 10_000, NOW, 0)).epoch();
+
+    assertThat(await(ca.fence(a.incarnation(), ea, 100))).extracting(RedisScriptsTest::fenceOutcome).isEqualTo("written");
+    assertThat(cmd("GET", KEYS.limit())).isEqualTo("bound=100;epoch=" + ea);
+    assertThat(await(ca.fence(a.incarnation(), ea, 99))).extracting(RedisScriptsTest::fenceOutcome).isEqualTo("not_larger");
+    assertThat(await(ca.fence(a.incarnation(), ea, 0))).extracting(RedisScriptsTest::fenceOutcome).isEqualTo("not_larger");
+    assertThat(await(ca.fence(a.incarnation(), ea, 100))).extracting(RedisScriptsTest::fenceOutcome).isEqualTo("written");
+    assertThat(await(ca.fence(a.incarnation(), ea, 200))).extracting(RedisScriptsTest::fenceOutcome).isEqualTo("written");
+    assertThat(cmd("GET", KEYS.limit())).isEqualTo("bound=200;epoch=" + ea);
+
+    // Wrong epoch or incarnation while A holds.
+    assertThat(await(ca.fence(a.incarnation(), ea + 1, 300))).extracting(RedisScriptsTest::fenceOutcome).isEqualTo("not_holder");
+    assertThat(await(ca.fence(a.incarnation(), ea - 1, 300))).extracting(RedisScriptsTest::fenceOutcome).isEqualTo("not_holder");
+    assertThat(await(cb.fence(b.incarnation(), ea, 300))).extracting(RedisScriptsTest::fenceOutcome).isEqualTo("not_holder");
+    // A restarted A (same node, new incarnation) is not the holder either.
+    Identity a2 = Identity.create("a", "127.0.0.1:1");
+    assertThat(await(ca.fence(a2.incarnation(), ea, 300))).extracting(RedisScriptsTest::fenceOutcome).isEqualTo("not_holder");
+    assertThat(cmd("GET", KEYS.limit())).isEqualTo("bound=200;epoch=" + ea);
+
+    // A new term: A's stale write is refused, whatever its bound.
+    cmd("DEL", KEYS.leader());
+    long eb = parse(win(cb, b, 10_000, NOW, 0)).epoch();
+    assertThat(eb).isGreaterThan(ea);
+    assertThat(await(ca.fence(a.incarnation(), ea, 1_000_000))).extracting(RedisScriptsTest::fenceOutcome).isEqualTo("not_holder");
+    assertThat(await(ca.fence(a.incarnation(), eb, 1_000_000))).extracting(RedisScriptsTest::fenceOutcome).isEqualTo("not_holder");
+    assertThat(await(cb.fence(b.incarnation(), eb, 199))).extracting(RedisScriptsTest::fenceOutcome).isEqualTo("not_larger");
+    assertThat(await(cb.fence(b.incarnation(), eb, 200))).extracting(RedisScriptsTest::fenceOutcome).isEqualTo("written");
+    assertThat(cmd("GET", KEYS.limit())).isEqualTo("bound=200;epoch=" + eb);
+    String bRecord = cmd("GET", KEYS.leader());
+
+    // No record at all.
+    cmd("DEL", KEYS.leader());
+    assertThat(await(cb.fence(b.incarnation(), eb, 300))).extracting(RedisScriptsTest::fenceOutcome).isEqualTo("not_holder");
+    // Garbage, and other types: refusals, not errors (no WRONGTYPE).
+    cmd("SET", KEYS.leader(), "garbage");
+    assertThat(await(cb.fence(b.incarnation(), eb, 300))).extracting(RedisScriptsTest::fenceOutcome).isEqualTo("not_holder");
+    cmd("DEL", KEYS.leader());
+    cmd("HSET", KEYS.leader(), "record", bRecord);
+    assertThat(await(cb.fence(b.incarnation(), eb, 300))).extracting(RedisScriptsTest::fenceOutcome).isEqualTo("not_holder");
+    cmd("DEL", KEYS.leader());
+    cmd("RPUSH", KEYS.leader(), bRecord);
+    assertThat(await(cb.fence(b.incarnation(), eb, 300))).extracting(RedisScriptsTest::fenceOutcome).isEqualTo("not_holder");
+    cmd("DEL", KEYS.leader());
+    assertThat(cmd("GET", KEYS.limit())).isEqualTo("bound=200;epoch=" + eb);
+
+    // B holds again, the limit corrupt: limit_corrupt, and the limit left alone.
+    cmd("SET", KEYS.leader(), bRecord, "PX", "10000");
+    for (String corrupt : new String[] {"bound=abc;epoch=1", "garbage", "", "bound=5;epoch=", "bound=-5;epoch=1",
+        " bound=5;epoch=1"}) {
+      cmd("SET", KEYS.limit(), corrupt);
+      assertThat(await(cb.fence(b.incarnation(), eb, 300))).as("limit %s", corrupt)
+          .extracting(RedisScriptsTest::fenceOutcome).isEqualTo("limit_corrupt");
+      assertThat(cmd("GET", KEYS.limit())).isEqualTo(corrupt);
+    }
+    cmd("DEL", KEYS.limit());
+    cmd("HSET", KEYS.limit(), "bound", "5");
+    assertThat(await(cb.fence(b.incarnation(), eb, 300))).extracting(RedisScriptsTest::fenceOutcome).isEqualTo("limit_corrupt");
+    assertThat(cmd("TYPE", KEYS.limit())).isEqualTo("hash");
+    // No limit at all: any bound goes.
+    cmd("DEL", KEYS.limit());
+    assertThat(await(cb.fence(b.incarnation(), eb, 1))).extracting(RedisScriptsTest::fenceOutcome).isEqualTo("written");
+    assertThat(cmd("GET", KEYS.limit())).isEqualTo("bound=1;epoch=" + eb);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // 6. Epoch floors
+
+  @ParameterizedTest(name = "[{index}] {0}")
+  @MethodSource("binaries")
+  void theEpochStaysAboveTheLimitsEpochAndTheMinimumGiven(Path binary) throws Exception {
+    RedisCoordinator c = start(binary);
+    Identity me = Identity.create("me", "127.0.0.1:1");
+    assertThat(parse(win(c, me, 10_000, NOW, 0)).epoch()).isEqualTo(1);
+
+    // The epoch counter lost; the limit remembers epoch 40.
+    cmd("DEL", KEYS.leader(), KEYS.epoch());
+    cmd("SET", KEYS.limit(), "bound=5;epoch=40");
+    long e = parse(win(c, me, 10_000, NOW, 0)).epoch();
+    assertThat(e).isEqualTo(41);
+    assertThat(cmd("GET", KEYS.epoch())).isEqualTo("41");
+
+    // The counter lost again, the limit's epoch lower than the minimum given: the minimum wins.
+    cmd("DEL", KEYS.leader(), KEYS.epoch());
+    assertThat(parse(win(c, me, 10_000, NOW, 100)).epoch()).isEqualTo(101);
+    assertThat(cmd("GET", KEYS.epoch())).isEqualTo("101");
+
+    // A minimum below the counter: the counter goes on.
+    cmd("DEL", KEYS.leader());
+    assertThat(parse(win(c, me, 10_000, NOW, 5)).epoch()).isEqualTo(102);
+
+    // A counter present but below the limit's epoch (set back by hand): still above the limit.
+    cmd("DEL", KEYS.leader());
+    cmd("SET", KEYS.epoch(), "3");
+    cmd("SET", KEYS.limit(), "bound=5;epoch=500");
+    assertThat(parse(win(c, me, 10_000, NOW, 0)).epoch()).isEqualTo(501);
+
+    // On the boundary: the counter's next value equal to the floor is not enough.
+    cmd("DEL", KEYS.leader());
+    cmd("SET", KEYS.epoch(), "599");
+    cmd("SET", KEYS.limit(), "bound=5;epoch=600");
+    assertThat(parse(win(c, me, 10_000, NOW, 0)).epoch()).isEqualTo(601);
+    cmd("DEL", KEYS.leader());
+    cmd("SET", KEYS.epoch(), "649");
+    assertThat(parse(win(c, me, 10_000, NOW, 650)).epoch()).isEqualTo(651);
+    assertThat(cmd("GET", KEYS.epoch())).isEqualTo("651");
+
+    // The same floors hold for takeover.
+    cmd("SET", KEYS.leader(), "junk");
+    cmd("DEL", KEYS.epoch());
+    Observation o = await(c.inspect());
+    Campaign t = await(c.takeover(o, me, 10_000, NOW, 700));
+    assertThat(t.won()).isTrue();
+    assertThat(parse(t.record()).epoch()).isEqualTo(701);
+  }
+
+  @ParameterizedTest(name = "[{index}] {0}")
+  @MethodSource("binaries")
+  void aNonIntegerEpochCounterFailsTheCampaignAndACorruptLimitRefusesIt(Path binary) throws Exception {
+    RedisCoordinator c = start(binary);
+    Identity me = Identity.create("me", "127.0.0.1:1");
+    cmd("SET", KEYS.epoch(), "not-a-number");
+    assertThatThrownBy(() -> await(c.campaign(me, 10_000, NOW, 0)))
+        .isInstanceOf(ExecutionException.class)
+        .hasMessageContaining("not an integer");
+    assertThat(cmd("EXISTS", KEYS.leader())).isEqualTo("0");
+    assertThat(cmd("PING")).isEqualTo("PONG");
+    cmd("SET", KEYS.epoch(), "1.5");
+    assertThatThrownBy(() -> await(c.campaign(me, 10_000, NOW, 0))).isInstanceOf(ExecutionException.class);
+    assertThat(cmd("EXISTS", KEYS.leader())).isEqualTo("0");
+
+    // A hash under the counter: an error too, not a win.
+    cmd("DEL", KEYS.epoch());
+    cmd("HSET", KEYS.epoch(), "n", "1");
+    assertThatThrownBy(() -> await(c.campaign(me, 10_000, NOW, 0))).isInstanceOf(ExecutionException.class);
+    assertThat(cmd("EXISTS", KEYS.leader())).isEqualTo("0");
+
+    // A corrupt limit: refused, with the reason, nothing written.
+    cmd("DEL", KEYS.epoch());
+    cmd("SET", KEYS.limit(), "bound=;epoch=1");
+    Campaign refused = await(c.campaign(me, 10_000, NOW, 0));
+    assertThat(refused).extracting(RedisScriptsTest::campaignOutcome).isEqualTo("limit_corrupt");
+    assertThat(cmd("EXISTS", KEYS.leader())).isEqualTo("0");
+    assertThat(cmd("EXISTS", KEYS.epoch())).isEqualTo("0");
+    cmd("DEL", KEYS.limit());
+    cmd("HSET", KEYS.limit(), "bound", "1");
+    assertThat(await(c.campaign(me, 10_000, NOW, 0))).extracting(RedisScriptsTest::campaignOutcome).isEqualTo("limit_corrupt");
+
+    // Repaired: the same client campaigns and wins.
+    cmd("DEL", KEYS.limit());
+    assertThat(parse(win(c, me, 10_000, NOW, 0)).epoch()).isEqualTo(1);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // 7. Takeover
+
+  @ParameterizedTest(name = "[{index}] {0}")
+  @MethodSource("binaries")
+  void takeoverOnlyOfTheSameBytesOfTheSameTypeWithNoTtl(Path binary) throws Exception {
+    RedisCoordinator c = start(binary);
+    Identity me = Identity.create("me", "127.0.0.1:1");
+    long firstEpoch = parse(win(c, Identity.create("old", "127.0.0.1:9"), 10_000, NOW, 0)).epoch();
+
+    // A value with a TTL: never taken over.
+    cmd("SET", KEYS.leader(), "junk", "PX", "60000");
+    Observation withTtl = await(c.inspect());
+    assertThat(withTtl.pttlMs()).isPositive();
+    assertThat(await(c.takeover(withTtl, me, 10_000, NOW, 0))).extracting(RedisScriptsTest::campaignOutcome).isEqualTo("held");
+    assertThat(cmd("GET", KEYS.leader())).isEqualTo("junk");
+    // Seen without a TTL, given one since: no.
+    cmd("PERSIST", KEYS.leader());
+    Observation seen = await(c.inspect());
+    assertThat(seen.pttlMs()).isEqualTo(-1);
+    cmd("PEXPIRE", KEYS.leader(), "60000");
+    assertThat(await(c.takeover(seen, me, 10_000, NOW, 0)).won()).isFalse();
+    cmd("PERSIST", KEYS.leader());
+    // Other bytes since: no.
+    cmd("SET", KEYS.leader(), "junk2");
+    assertThat(await(c.takeover(seen, me, 10_000, NOW, 0)).won()).isFalse();
+    assertThat(cmd("GET", KEYS.leader())).isEqualTo("junk2");
+    // Another type since (a hash holding the same bytes): no.
+    cmd("DEL", KEYS.leader());
+    cmd("HSET", KEYS.leader(), "junk", "junk");
+    assertThat(await(c.takeover(seen, me, 10_000, NOW, 0)).won()).isFalse();
+    assertThat(cmd("TYPE", KEYS.leader())).isEqualTo("hash");
+    // Gone since: no, and nothing created.
+    cmd("DEL", KEYS.leader());
+    assertThat(await(c.takeover(seen, me, 10_000, NOW, 0)).won()).isFalse();
+    assertThat(cmd("EXISTS", KEYS.leader())).isEqualTo("0");
+
+    // The same string, no TTL: taken over with a new epoch and a TTL.
+    cmd("SET", KEYS.leader(), "junk");
+    Campaign won = await(c.takeover(seen, me, 10_000, NOW, 0));
+    assertThat(won.won()).isTrue();
+    ElectionRecord r = parse(won.record());
+    assertThat(r.node()).isEqualTo("me");
+    assertThat(r.incarnation()).isEqualTo(me.incarnation());
+    assertThat(r.epoch()).isGreaterThan(firstEpoch);
+    assertThat(cmd("GET", KEYS.leader())).isEqualTo(won.record());
+    assertThat(pttl(KEYS.leader())).isBetween(1L, 10_000L);
+
+    // A hash, compared by DUMP: the same one is taken over; a changed one is not.
+    cmd("DEL", KEYS.leader());
+    cmd("HSET", KEYS.leader(), "a", "1");
+    Observation hash = await(c.inspect());
+    assertThat(hash.type()).isEqualTo("hash");
+    cmd("HSET", KEYS.leader(), "b", "2");
+    assertThat(await(c.takeover(hash, me, 10_000, NOW, 0)).won()).isFalse();
+    assertThat(cmd("HLEN", KEYS.leader())).isEqualTo("2");
+    Observation hash2 = await(c.inspect());
+    Campaign wonHash = await(c.takeover(hash2, me, 10_000, NOW, 0));
+    assertThat(wonHash.won()).isTrue();
+    assertThat(parse(wonHash.record()).epoch()).isGreaterThan(r.epoch());
+    assertThat(cmd("TYPE", KEYS.leader())).isEqualTo("string");
+
+    // A valid record left without a TTL: taken over by another node, with a newer epoch.
+    cmd("PERSIST", KEYS.leader());
+    Identity other = Identity.create("other", "127.0.0.1:2");
+    RedisCoordinator oc = coordinator();
+    Observation stuck = await(oc.inspect());
+    Campaign taken = await(oc.takeover(stuck, other, 10_000, NOW, 0));
+    assertThat(taken.won()).isTrue();
+    ElectionRecord tr = parse(taken.record());
+    assertThat(tr.node()).isEqualTo("other");
+    assertThat(tr.epoch()).isGreaterThan(parse(wonHash.record()).epoch());
+    // The loser's fence is refused after the takeover; the winner's goes through.
+    assertThat(await(c.fence(me.incarnation(), parse(wonHash.record()).epoch(), 10)))
+        .extracting(RedisScriptsTest::fenceOutcome).isEqualTo("not_holder");
+    assertThat(await(oc.fence(other.incarnation(), tr.epoch(), 10))).extracting(RedisScriptsTest::fenceOutcome).isEqualTo("written");
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // 8. NOSCRIPT
+
+  private List<String> scriptsCached() {
+    List<String> args = new ArrayList<>(List.of("SCRIPT", "EXISTS"));
+    for (Script s : Script.values()) {
+      args.add(s.sha1);
+    }
+    return ((Resp.Array) server.raw(args.toArray(String[]::new))).items().stream().map(Resp.Reply::text).toList();
+  }
+
+  /** Every script once, in an order that makes each one succeed. */
+  private void everyScriptWorks(RedisCoordinator c) throws Exception {
+    Identity me = Identity.create("me", "127.0.0.1:1");
+    Observation none = await(c.inspect());
+    assertThat(none.absent()).isTrue();
+    String rec = win(c, me, 10_000, NOW, 0);
+    long epoch = parse(rec).epoch();
+    String renewed = await(c.renew(rec, 10_000, NOW + 1));
+    assertThat(renewed).isNotNull();
+    assertThat(await(c.fence(me.incarnation(), epoch, NOW + 5000))).extracting(RedisScriptsTest::fenceOutcome).isEqualTo("written");
+    assertThat(await(c.resign(renewed, "bye"))).isTrue();
+    cmd("SET", KEYS.leader(), "stuck");
+    Observation stuck = await(c.inspect());
+    Campaign t = await(c.takeover(stuck, me, 10_000, NOW, 0));
+    assertThat(t.won()).isTrue();
+    assertThat(parse(t.record()).epoch()).isGreaterThan(epoch);
+    assertThat(await(c.resign(t.record(), "bye"))).isTrue();
+    cmd("DEL", KEYS.limit());
+  }
+
+  @ParameterizedTest(name = "[{index}] {0}")
+  @MethodSource("binaries")
+  void everyScriptWorksAfterScriptFlushByEvalAndIsCachedUnderTheSameSha(Path binary) throws Exception {
+    RedisCoordinator c = start(binary);
+    everyScriptWorks(c);
+    assertThat(scriptsCached()).containsOnly("1");
+    cmd("SCRIPT", "FLUSH");
+    assertThat(scriptsCached()).containsOnly("0");
+    everyScriptWorks(c);
+    // Sent whole by EVAL after NOSCRIPT, each is cached under the SHA-1 the coordinator computed.
+    assertThat(scriptsCached()).containsOnly("1");
+  }
+
+  @ParameterizedTest(name = "[{index}] {0}")
+  @MethodSource("binaries")
+  void everyScriptWorksAfterRedisRestartsEmpty(Path binary) throws Exception {
+    RedisCoordinator c = start(binary);
+    Identity me = Identity.create("me", "127.0.0.1:1");
+    win(c, me, 10_000, NOW, 0);
+    server.restartEmpty();
+    assertThat(server.starts()).isEqualTo(2);
+    // The client's connection died with the old process: a bounded retry until it reconnects.
+    long deadline = System.nanoTime() + SECONDS.toNanos(10);
+    Observation o = null;
+    Exception last = null;
+    int attempts = 0;
+    while (o == null && System.nanoTime() < deadline && attempts < 1000) {
+      attempts++;
+      try {
+        o = await(c.inspect());
+      } catch (ExecutionException e) {
+        last = e;
+      }
+    }
+    assertThat(o).as("inspect after the restart, %d attempts, last error %s", attempts, last).isNotNull();
+    assertThat(o.absent()).isTrue();
+    assertThat(o.limit()).isEqualTo(StoredBound.NONE);
+    everyScriptWorks(c);
+    assertThat(scriptsCached()).containsOnly("1");
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // 9. inspect
+
+  @ParameterizedTest(name = "[{index}] {0}")
+  @MethodSource("binaries")
+  void inspectReportsTypeTtlValueAndLimit(Path binary) throws Exception {
+    RedisCoordinator c = start(binary);
+
+    Observation none = await(c.inspect());
+    assertThat(none.type()).isEqualTo("none");
+    assertThat(none.absent()).isTrue();
+    assertThat(none.pttlMs()).isEqualTo(-2);
+    assertThat(none.value()).isNull();
+    assertThat(none.limit()).isEqualTo(StoredBound.NONE);
+    assertThat(none.limitCorrupt()).isFalse();
+
+    String rec = win(c, Identity.create("me", "127.0.0.1:1"), 10_000, NOW, 0);
+    Observation leased = await(c.inspect());
+    assertThat(leased.type()).isEqualTo("string");
+    assertThat(leased.absent()).isFalse();
+    assertThat(leased.pttlMs()).isBetween(1L, 10_000L);
+    assertThat(leased.value()).isEqualTo(rec.getBytes(StandardCharsets.US_ASCII));
+
+    cmd("PERSIST", KEYS.leader());
+    assertThat(await(c.inspect()).pttlMs()).isEqualTo(-1);
+
+    // Binary bytes come back as they are.
+    byte[] binaryValue = {0, (byte) 0xff, 'x', (byte) 0x80, '\r', '\n'};
+    server.raw(T, "SET".getBytes(StandardCharsets.US_ASCII), KEYS.leader().getBytes(StandardCharsets.US_ASCII),
+        binaryValue);
+    Observation bin = await(c.inspect());
+    assertThat(bin.type()).isEqualTo("string");
+    assertThat(bin.value()).isEqualTo(binaryValue);
+
+    cmd("DEL", KEYS.leader());
+    cmd("HSET", KEYS.leader(), "f", "v");
+    cmd("PEXPIRE", KEYS.leader(), "30000");
+    Observation hash = await(c.inspect());
+    assertThat(hash.type()).isEqualTo("hash");
+    assertThat(hash.pttlMs()).isBetween(1L, 30_000L);
+    assertThat(hash.value()).isEqualTo(bytes("DUMP", KEYS.leader()));
+    cmd("DEL", KEYS.leader());
+    cmd("RPUSH", KEYS.leader(), "a", "b");
+    Observation list = await(c.inspect());
+    assertThat(list.type()).isEqualTo("list");
+    assertThat(list.pttlMs()).isEqualTo(-1);
+    assertThat(list.value()).isEqualTo(bytes("DUMP", KEYS.leader()));
+
+    cmd("SET", KEYS.limit(), "bound=1700000000999;epoch=17");
+    Observation lim = await(c.inspect());
+    assertThat(lim.limit()).isEqualTo(new StoredBound(17, 1_700_000_000_999L));
+    assertThat(lim.limitCorrupt()).isFalse();
+
+    for (String garbage : new String[] {"garbage", "", "bound=1;epoch=x", "bound=1;epoch=2;", "epoch=2;bound=1"}) {
+      cmd("SET", KEYS.limit(), garbage);
+      Observation bad = await(c.inspect());
+      assertThat(bad.limitCorrupt()).as("limit %s", garbage).isTrue();
+      assertThat(bad.limit()).isEqualTo(StoredBound.NONE);
+    }
+  }
+
+  /**
+   * The same garbage is corrupt for inspect, campaign and fence alike. Disabled: it fails today.
+   * inspect.lua reads the limit only when it is a string, so a limit key of another type comes back
+   * as {@code limit=NONE, limitCorrupt=false} (as if absent), while campaign and fence (read_limit in
+   * common.lua) answer {@code limit_corrupt} for it; FencedBoundStore.load() then loads the local
+   * bound instead of failing as it does for a corrupt string.
+   */
+  @Test
+  void aLimitThatIsNotAStringIsCorruptForInspectAsForCampaignAndFence() throws Exception {
+    RedisCoordinator c = start(RedisServer.binary());
+    Identity me = Identity.create("me", "127.0.0.1:1");
+    String rec = win(c, me, 10_000, NOW, 0);
+    cmd("HSET", KEYS.limit(), "bound", "5", "epoch", "1");
+    assertThat(await(c.fence(me.incarnation(), parse(rec).epoch(), 10))).extracting(RedisScriptsTest::fenceOutcome).isEqualTo("limit_corrupt");
+    cmd("DEL", KEYS.leader());
+    assertThat(await(c.campaign(me, 10_000, NOW, 0))).extracting(RedisScriptsTest::campaignOutcome).isEqualTo("limit_corrupt");
+    Observation o = await(c.inspect());
+    assertThat(o.limitCorrupt()).as("inspect of a hash limit: %s", o).isTrue();
+  }
+}
