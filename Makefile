@@ -3,7 +3,7 @@ MVN ?= mvn -B -q
 JAR := target/tso.jar
 SOURCES := pom.xml $(shell find src/main -type f 2>/dev/null)
 
-.PHONY: build run test cluster clean
+.PHONY: build run test cluster loadtest clean
 
 ## build: the runnable jar target/tso.jar
 build: $(JAR)
@@ -18,6 +18,10 @@ run: $(JAR)
 ## cluster: three nodes (127.0.0.1:8081-8083) and one Redis on loopback; Ctrl-C stops them
 cluster: $(JAR)
 	bin/cluster
+
+## loadtest: a local node driven by the load generator (30,000 requests/s for 30 s) and its report
+loadtest: $(JAR)
+	loadtest/loadtest.sh
 
 ## test: every test (unit, property, integration against real sockets and processes)
 test:

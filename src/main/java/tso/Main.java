@@ -1,6 +1,7 @@
 package tso;
 
 import tso.cli.ServerCommand;
+import tso.loadgen.LoadgenCommand;
 
 import picocli.CommandLine;
 import picocli.CommandLine.Model.CommandSpec;
@@ -22,6 +23,7 @@ public final class Main {
     root.usageMessage().description("A timestamp oracle: globally unique, strictly increasing 64-bit timestamps.");
     CommandLine cli = new CommandLine(root);
     cli.addSubcommand("server", new CommandLine(ServerCommand.spec()));
+    cli.addSubcommand("loadgen", new CommandLine(LoadgenCommand.spec()));
     ParseResult parsed;
     try {
       parsed = cli.parseArgs(args);
@@ -41,6 +43,7 @@ public final class Main {
     }
     switch (sub.commandSpec().name()) {
       case "server" -> System.exit(ServerCommand.run(sub));
+      case "loadgen" -> System.exit(LoadgenCommand.run(sub));
       default -> throw new IllegalStateException(sub.commandSpec().name());
     }
   }

@@ -1,0 +1,271 @@
+package tso.loadgen;
+
+import io.vertx.core.Context;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
+
+import java.io.PrintStream;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAdder;
+
+import org.HdrHistogram.Histogram;
+import org.HdrHistogram.Recorder;
+
+/**
+ * Drives members with timestamp requests and measures them.
+ *
+ * <p>Open loop (rate &gt; 0): request k is due at {@code start + k / rate}, whatever happened to
+ * the ones before; when every connection is busy it waits in a backlog, and its latency is still
+ * measured from the time it was due, so a stalled server shows up in the latency instead of
+ * slowing the sender down (no coordinated omission). Closed loop (rate 0): each connection sends
+ * its next request when the last one is answered, and latency is measured from the send.
+ *
+ * <p>The work is split into lanes, one per event loop, each with its share of the connections
+ * and of the rate. Every answer is kept and checked at the end for timestamps handed out twice and
+ * for real-time order.
+ */
+public final class LoadGenerator {
+
+  /** How often an open-loop lane checks what is due. */
+  static final long PACE_NANOS = 50_000;
+  /** Largest latency the histograms hold: a minute. */
+  static final long MAX_LATENCY_NANOS = TimeUnit.MINUTES.toNanos(1);
+
+  private final Settings s;
+  private final PrintStream out;
+  private final Recorder interval = new Recorder(MAX_LATENCY_NANOS, 3);
+  private final LongAdder intervalErrors = new LongAdder();
+  private final Map<String, LongAdder> errors = new ConcurrentHashMap<>();
+  private final LongAdder responses = new LongAdder();
+  private final LongAdder unsent = new LongAdder();
+
+  public LoadGenerator(Settings settings, PrintStream out) {
+    this.s = settings;
+    this.out = out;
+  }
+
+  /** Runs to the end and returns the report. */
+  public Report run() throws Exception {
+    int lanes = Math.max(1, Math.min(s.connections(), Runtime.getRuntime().availableProcessors()));
+    Vertx vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(lanes));
+    try {
+      List<Lane> all = new ArrayList<>();
+      for (int i = 0; i < lanes; i++) {
+        all.add(new Lane(vertx, i, lanes));
+      }
+      long start = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(100);
+      long warmupEnd = start + TimeUnit.MILLISECONDS.toNanos(s.warmupMs());
+      long end = warmupEnd + TimeUnit.MILLISECONDS.toNanos(s.durationMs());
+      List<Future<Void>> finished = new ArrayList<>();
+      for (Lane lane : all) {
+        finished.add(lane.start(start, warmupEnd, end));
+      }
+      long second = vertx.setPeriodic(1000, id -> progress(start, warmupEnd));
+      Future.all(finished).toCompletionStage().toCompletableFuture()
+          .get(s.warmupMs() + s.durationMs() + 60_000, TimeUnit.MILLISECONDS);
+      vertx.cancelTimer(second);
+      Operations ops = new Operations();
+      Histogram total = new Histogram(MAX_LATENCY_NANOS, 3);
+      for (Lane lane : all) {
+        lane.copyInto(ops, total);
+      }
+      return new Report(s, total, responses.sum(), errorCounts(), unsent.sum(), ops.check(), (end - warmupEnd) / 1e9);
+    } finally {
+      vertx.close().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+    }
+  }
+
+  private Map<String, Long> errorCounts() {
+    Map<String, Long> m = new java.util.TreeMap<>();
+    errors.forEach((k, v) -> m.put(k, v.sum()));
+    return m;
+  }
+
+  private void progress(long start, long warmupEnd) {
+    Histogram h = interval.getIntervalHistogram();
+    long now = System.nanoTime();
+    long t = (now - start) / 1_000_000_000L;
+    long errs = intervalErrors.sumThenReset();
+    if (!s.quiet()) {
+      out.printf("%4ds%s rate=%d/s p50=%.3fms p99=%.3fms max=%.3fms errors=%d%n", t,
+          now < warmupEnd ? " (warm-up)" : "", h.getTotalCount(), h.getValueAtPercentile(50) / 1e6,
+          h.getValueAtPercentile(99) / 1e6, h.getMaxValue() / 1e6, errs);
+    }
+  }
+
+  /** A share of the connections and of the rate, on one event loop. */
+  private final class Lane {
+    private final Vertx vertx;
+    private final List<Transport> connections = new ArrayList<>();
+    private final ArrayDeque<Transport> idle = new ArrayDeque<>();
+    private final ArrayDeque<Long> backlog = new ArrayDeque<>();
+    private final Operations ops = new Operations();
+    private final Histogram histogram = new Histogram(MAX_LATENCY_NANOS, 3);
+    private final double rate;
+    private Context context;
+    private long start;
+    private long warmupEnd;
+    private long end;
+    private long issued;
+    private long outstanding;
+    private volatile boolean stopped;
+    private final Promise<Void> done = Promise.promise();
+
+    Lane(Vertx vertx, int index, int lanes) {
+      this.vertx = vertx;
+      int mine = 0;
+      for (int c = index; c < s.connections(); c += lanes) {
+        mine++;
+        connections.add(Transports.create(vertx, s.protocol(), s.targets().get(c % s.targets().size())));
+      }
+      this.rate = s.rate() * mine / s.connections();
+      int slots = "http".equals(s.protocol()) ? 1 : s.concurrency();
+      for (int k = 0; k < slots; k++) {
+        idle.addAll(connections);
+      }
+    }
+
+    Future<Void> start(long start, long warmupEnd, long end) {
+      this.start = start;
+      this.warmupEnd = warmupEnd;
+      this.end = end;
+      context = vertx.getOrCreateContext();
+      context.runOnContext(v -> {
+        if (rate > 0) {
+          startPacer();
+        } else {
+          long wait = Math.max(1, TimeUnit.NANOSECONDS.toMillis(start - System.nanoTime()));
+          vertx.setTimer(wait, id -> {
+            while (!idle.isEmpty()) {
+              fire(idle.pollFirst(), System.nanoTime());
+            }
+          });
+        }
+      });
+      return done.future();
+    }
+
+    /**
+     * Vert.x timers tick every millisecond at best, and a request sent up to a millisecond after
+     * it was due would carry that delay in its latency; a thread of its own wakes the lane about
+     * every 50 µs instead, with at most one wake-up task queued at a time.
+     */
+    private void startPacer() {
+      java.util.concurrent.atomic.AtomicBoolean queued = new java.util.concurrent.atomic.AtomicBoolean();
+      Thread pacer = new Thread(() -> {
+        while (!stopped) {
+          java.util.concurrent.locks.LockSupport.parkNanos(PACE_NANOS);
+          if (queued.compareAndSet(false, true)) {
+            context.runOnContext(x -> {
+              queued.set(false);
+              tick();
+            });
+          }
+        }
+      }, "loadgen-pacer");
+      pacer.setDaemon(true);
+      pacer.start();
+    }
+
+    private void tick() {
+      if (stopped) {
+        return;
+      }
+      long now = System.nanoTime();
+      if (now - end >= 0) {
+        stopped = true;
+        unsent.add(backlog.size());
+        backlog.clear();
+        maybeDone();
+        return;
+      }
+      if (now - start < 0) {
+        return;
+      }
+      long due = (long) ((now - start) * rate / 1e9);
+      while (issued < due) {
+        long intended = start + (long) (issued * 1e9 / rate);
+        issued++;
+        Transport c = idle.pollFirst();
+        if (c == null) {
+          backlog.addLast(intended);
+        } else {
+          fire(c, intended);
+        }
+      }
+    }
+
+    private void fire(Transport c, long intended) {
+      outstanding++;
+      long sent = System.nanoTime();
+      c.send(s.count()).onComplete(ar -> {
+        outstanding--;
+        long now = System.nanoTime();
+        long latency = now - (rate > 0 ? intended : sent);
+        boolean measured = intended - warmupEnd >= 0;
+        if (ar.succeeded()) {
+          ops.add(sent, now, ar.result(), s.count());
+          if (measured) {
+            record(latency);
+            responses.increment();
+          } else {
+            interval.recordValue(Math.min(latency, MAX_LATENCY_NANOS));
+          }
+        } else {
+          intervalErrors.increment();
+          if (measured) {
+            String code = ar.cause() instanceof Transport.Failure f ? f.code : ar.cause().getClass().getSimpleName();
+            errors.computeIfAbsent(code, k -> new LongAdder()).increment();
+          }
+        }
+        next(c, now);
+      });
+    }
+
+    private void next(Transport c, long now) {
+      if (now - end >= 0) {
+        idle.addLast(c);
+        maybeDone();
+        return;
+      }
+      if (rate == 0) {
+        fire(c, now);
+      } else if (!backlog.isEmpty()) {
+        fire(c, backlog.pollFirst());
+      } else {
+        idle.addLast(c);
+      }
+    }
+
+    private void record(long latency) {
+      long v = Math.min(latency, MAX_LATENCY_NANOS);
+      interval.recordValue(v);
+      histogram.recordValue(v);
+    }
+
+    private void maybeDone() {
+      if (outstanding == 0 && System.nanoTime() - end >= 0 && !done.future().isComplete()) {
+        List<Future<Void>> closes = new ArrayList<>();
+        for (Transport t : connections) {
+          closes.add(t.close());
+        }
+        Future.all(closes).onComplete(ar -> done.tryComplete());
+      }
+    }
+
+    /** Read once the lane has finished (its future completed). */
+    void copyInto(Operations all, Histogram into) {
+      for (int i = 0; i < ops.size(); i++) {
+        ops.copyTo(i, all);
+      }
+      into.add(histogram);
+    }
+  }
+}

@@ -1,0 +1,135 @@
+package tso.loadgen;
+
+import java.util.Arrays;
+import java.util.List;
+
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Model.OptionSpec;
+import picocli.CommandLine.ParseResult;
+
+/**
+ * {@code tso loadgen}: flags as the contract names them. Exit 0 when the run passes, 1 when a
+ * threshold given on the command line fails or a timestamp was seen twice or out of order, 2 for
+ * bad flags.
+ */
+public final class LoadgenCommand {
+
+  private LoadgenCommand() {
+  }
+
+  private static final String[][] OPTIONS = {
+      {"--target", "URL[,URL…]", "members to drive (default http://127.0.0.1:8080)"},
+      {"--protocol", "P", "http, grpc or grpc-stream (default http)"},
+      {"--rate", "R", "requests per second, open loop; 0 = closed loop (default 30000)"},
+      {"--connections", "C", "connections in all (default 64)"},
+      {"--concurrency", "N", "requests outstanding per connection, gRPC (default 1)"},
+      {"--count", "K", "timestamps per request (default 1)"},
+      {"--duration", "D", "measured time, e.g. 30s, 500ms, 2m (default 30s)"},
+      {"--warmup", "D", "time before measuring (default 5s)"},
+      {"--json", "FILE", "write the JSON summary"},
+      {"--hgrm", "FILE", "write the full percentile spectrum (HdrHistogram format, ms)"},
+      {"--max-p99-ms", "MS", "fail when p99 is above"},
+      {"--max-errors", "N", "fail when errors are more"},
+      {"--quiet", null, "no per-second lines"}};
+
+  public static CommandSpec spec() {
+    CommandSpec spec = CommandSpec.create().name("loadgen").mixinStandardHelpOptions(true);
+    spec.usageMessage().description("Drives members with timestamp requests and reports latency, throughput, errors "
+        + "and timestamps seen twice or out of order.");
+    for (String[] o : OPTIONS) {
+      OptionSpec.Builder b = OptionSpec.builder(o[0]).description(o[2]);
+      if (o[1] == null) {
+        b.arity("0").type(boolean.class);
+      } else {
+        b.paramLabel(o[1]).type(String.class);
+      }
+      spec.addOption(b.build());
+    }
+    return spec;
+  }
+
+  public static int run(ParseResult p) {
+    Settings s;
+    try {
+      s = settings(p);
+    } catch (IllegalArgumentException e) {
+      System.err.println("tso loadgen: " + e.getMessage());
+      return 2;
+    }
+    try {
+      Report r = new LoadGenerator(s, System.out).run();
+      r.print(System.out);
+      r.writeFiles();
+      List<String> failed = r.failures();
+      for (String f : failed) {
+        System.out.println("FAILED: " + f);
+      }
+      return failed.isEmpty() ? 0 : 1;
+    } catch (Exception e) {
+      System.err.println("tso loadgen: " + e);
+      return 1;
+    }
+  }
+
+  static Settings settings(ParseResult p) {
+    List<String> targets = Arrays.stream(str(p, "--target", "http://127.0.0.1:8080").split(","))
+        .map(String::trim).filter(t -> !t.isEmpty()).toList();
+    for (String t : targets) {
+      if (!t.matches("https?://[^/\\s:]+(:\\d{1,5})?/?")) {
+        throw new IllegalArgumentException("bad --target '" + t + "': expected http://host:port");
+      }
+    }
+    String protocol = str(p, "--protocol", "http");
+    if (!List.of("http", "grpc", "grpc-stream").contains(protocol)) {
+      throw new IllegalArgumentException("bad --protocol '" + protocol + "': expected http, grpc or grpc-stream");
+    }
+    double rate = number(p, "--rate", "30000", 0, 10_000_000);
+    int connections = (int) number(p, "--connections", "64", 1, 100_000);
+    int concurrency = (int) number(p, "--concurrency", "1", 1, 100_000);
+    int count = (int) number(p, "--count", "1", 1, 262_144);
+    long duration = duration(p, "--duration", "30s");
+    long warmup = duration(p, "--warmup", "5s");
+    if (duration <= 0) {
+      throw new IllegalArgumentException("--duration must be positive");
+    }
+    Double maxP99 = p.hasMatchedOption("--max-p99-ms") ? number(p, "--max-p99-ms", null, 0, 1e9) : null;
+    Long maxErrors = p.hasMatchedOption("--max-errors") ? (long) number(p, "--max-errors", null, 0, 1e18) : null;
+    return new Settings(targets, protocol, rate, connections, concurrency, count, duration, warmup,
+        p.matchedOptionValue("--json", null), p.matchedOptionValue("--hgrm", null), maxP99, maxErrors,
+        p.hasMatchedOption("--quiet"));
+  }
+
+  private static String str(ParseResult p, String name, String dflt) {
+    String v = p.matchedOptionValue(name, null);
+    return v == null ? dflt : v;
+  }
+
+  private static double number(ParseResult p, String name, String dflt, double min, double max) {
+    String v = str(p, name, dflt);
+    try {
+      double d = Double.parseDouble(v);
+      if (d >= min && d <= max) {
+        return d;
+      }
+    } catch (NumberFormatException e) {
+      // below
+    }
+    throw new IllegalArgumentException("bad " + name + " '" + v + "': expected a number from " + (long) min + " to " + (long) max);
+  }
+
+  /** 30s, 500ms, 2m, or plain seconds. */
+  static long duration(ParseResult p, String name, String dflt) {
+    String v = str(p, name, dflt).trim();
+    java.util.regex.Matcher m = java.util.regex.Pattern.compile("(\\d+(?:\\.\\d+)?)(ms|s|m)?").matcher(v);
+    if (!m.matches()) {
+      throw new IllegalArgumentException("bad " + name + " '" + v + "': expected e.g. 30s, 500ms or 2m");
+    }
+    double n = Double.parseDouble(m.group(1));
+    String unit = m.group(2) == null ? "s" : m.group(2);
+    return (long) switch (unit) {
+      case "ms" -> n;
+      case "m" -> n * 60_000;
+      default -> n * 1000;
+    };
+  }
+}

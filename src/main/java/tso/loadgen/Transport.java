@@ -1,0 +1,22 @@
+package tso.loadgen;
+
+import io.vertx.core.Future;
+
+/** One connection to a member: sends a request for {@code count} timestamps. */
+interface Transport {
+
+  /** The range's first timestamp, or a failed future whose message is an error code. */
+  Future<Long> send(int count);
+
+  Future<Void> close();
+
+  /** A failure with an error code (an HTTP status, a gRPC status, or a transport failure). */
+  final class Failure extends RuntimeException {
+    final String code;
+
+    Failure(String code) {
+      super(code, null, false, false);
+      this.code = code;
+    }
+  }
+}
