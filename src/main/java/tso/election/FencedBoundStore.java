@@ -19,9 +19,12 @@ final class FencedBoundStore implements BoundStore {
   private final FileBoundStore local;
   private final Identity me;
   private final long epoch;
+  private final long lossMarginMs;
   private final Runnable onRefused;
 
-  FencedBoundStore(RedisCoordinator redis, FileBoundStore local, Identity me, long epoch, Runnable onRefused) {
+  FencedBoundStore(RedisCoordinator redis, FileBoundStore local, Identity me, long epoch, long lossMarginMs,
+      Runnable onRefused) {
+    this.lossMarginMs = lossMarginMs;
     this.redis = redis;
     this.local = local;
     this.me = me;
@@ -29,7 +32,10 @@ final class FencedBoundStore implements BoundStore {
     this.onRefused = onRefused;
   }
 
-  /** The larger of the bound in Redis and the one this node has seen and kept locally. */
+  /**
+   * The larger of the bound in Redis and the one this node has seen and kept locally; when Redis
+   * holds less than this node has seen, it lost data, and a margin is added.
+   */
   @Override
   public Future<StoredBound> load() {
     return redis.inspect().compose(o -> {
@@ -38,8 +44,13 @@ final class FencedBoundStore implements BoundStore {
       }
       StoredBound r = o.limit();
       StoredBound mine = local.current();
-      return Future.succeededFuture(new StoredBound(Math.max(r.epoch(), mine.epoch()),
-          Math.max(r.boundMs(), mine.boundMs())));
+      long bound = Math.max(r.boundMs(), mine.boundMs());
+      if (r.boundMs() < mine.boundMs()) {
+        // Redis has lost the bound (restarted empty, failed over): the last leader may have
+        // extended past what this node last saw; start a window and a lease above that.
+        bound = mine.boundMs() + lossMarginMs;
+      }
+      return Future.succeededFuture(new StoredBound(Math.max(r.epoch(), mine.epoch()), bound));
     });
   }
 

@@ -50,10 +50,14 @@ public final class Leadership extends VerticleBase implements NodeView {
   private static final int LOGGED_VALUES = 256;
 
   /** The election's slice of the configuration. */
-  public record Settings(long ttlMs, long marginMs, long graceMs, boolean forwardFollowers) {
-    /** Drift margin: a tenth of the TTL, at least 20 ms; grace for a TTL-less value: three TTLs. */
-    public static Settings of(long ttlMs, boolean forwardFollowers) {
-      return new Settings(ttlMs, Math.max(20, ttlMs / 10), 3 * ttlMs, forwardFollowers);
+  public record Settings(long ttlMs, long marginMs, long graceMs, long lossMarginMs, boolean forwardFollowers) {
+    /**
+     * Drift margin: a tenth of the TTL, at least 20 ms; grace for a TTL-less value: three TTLs;
+     * when Redis has lost the bound, start a window plus a TTL above the local copy (the most the
+     * last leader can have extended since this node last saw the bound).
+     */
+    public static Settings of(long ttlMs, long windowMs, boolean forwardFollowers) {
+      return new Settings(ttlMs, Math.max(20, ttlMs / 10), 3 * ttlMs, windowMs + ttlMs, forwardFollowers);
     }
   }
 
@@ -88,6 +92,7 @@ public final class Leadership extends VerticleBase implements NodeView {
   private RedisConnection subscriber;
   private boolean stopped;
   private volatile boolean handingOver;
+  private long lastCampaignErrorLogNanos;
 
   /**
    * @param services       makes the allocator verticle of a new term from its fenced store and lease check
@@ -339,7 +344,16 @@ public final class Leadership extends VerticleBase implements NodeView {
     if (c == null) {
       metrics.campaign("error");
       metrics.redisErrors.increment();
+      long now = System.nanoTime();
+      if (now - lastCampaignErrorLogNanos > TimeUnit.SECONDS.toNanos(1)) {
+        lastCampaignErrorLogNanos = now;
+        LOG.log(Level.WARNING, "{0} failed: {1}", what, err == null ? "?" : err.getMessage());
+      }
       schedule(backoff());
+    } else if (c.won() && handingOver) {
+      // won while stopping: give it back at once rather than hold it unserved
+      metrics.campaign("won");
+      coordinator.resign(c.record(), "resign:" + me.node());
     } else if (c.won()) {
       metrics.campaign("won");
       becomeLeader(c.record(), sentNanos, c.waitMs());
@@ -372,7 +386,7 @@ public final class Leadership extends VerticleBase implements NodeView {
     metrics.leadershipChanges.increment();
     LOG.log(Level.INFO, "won the election: epoch {0}", epoch);
     long term = epoch; // the renewals change the record's bytes, not its epoch
-    FencedBoundStore store = new FencedBoundStore(coordinator, local, me, epoch,
+    FencedBoundStore store = new FencedBoundStore(coordinator, local, me, epoch, settings.lossMarginMs(),
         () -> context.runOnContext(v -> {
           if (term == epoch && role == Role.LEADER) {
             metrics.fencedWritesRefused.increment();

@@ -36,6 +36,7 @@ public final class Forwarder {
   private final int queueLimit;
   private final int maxInflight;
   private final TsoMetrics metrics;
+  private final long timeoutNanos;
 
   private final ConcurrentLinkedQueue<TsoRequest> inbox = new ConcurrentLinkedQueue<>();
   private final AtomicInteger queued = new AtomicInteger();
@@ -52,6 +53,7 @@ public final class Forwarder {
   private final class Upstream {
     final String address;
     final ArrayDeque<List<TsoRequest>> inflight = new ArrayDeque<>();
+    final ArrayDeque<Long> sentAt = new ArrayDeque<>();
     GrpcClientRequest<GetTimestampsRequest, TimestampRange> call;
     boolean closed;
 
@@ -60,9 +62,15 @@ public final class Forwarder {
     }
   }
 
+  /**
+   * @param timeoutMs an upstream whose oldest batch has waited this long is closed (a silent
+   *     partition must not hold requests until TCP gives up)
+   */
   public Forwarder(Context context, GrpcClient client, int maxCount, int queueLimit, int maxInflight,
-      TsoMetrics metrics) {
+      long timeoutMs, TsoMetrics metrics) {
     this.context = context;
+    this.timeoutNanos = java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(timeoutMs);
+    context.owner().setPeriodic(Math.max(10, timeoutMs / 4), id -> context.runOnContext(v -> expire()));
     this.client = client;
     this.maxCount = maxCount;
     this.queueLimit = queueLimit;
@@ -128,6 +136,7 @@ public final class Forwarder {
         total += q.count;
       }
       upstream.inflight.addLast(batch);
+      upstream.sentAt.addLast(System.nanoTime());
       upstream.call.write(GetTimestampsRequest.newBuilder().setCount(total).build());
     }
   }
@@ -135,9 +144,16 @@ public final class Forwarder {
   private void open(String address) {
     Upstream u = new Upstream(address);
     upstream = u;
-    int colon = address.lastIndexOf(':');
-    SocketAddress to = SocketAddress.inetSocketAddress(Integer.parseInt(address.substring(colon + 1)),
-        address.substring(0, colon).replace("[", "").replace("]", ""));
+    SocketAddress to;
+    try {
+      int colon = address.lastIndexOf(':');
+      to = SocketAddress.inetSocketAddress(Integer.parseInt(address.substring(colon + 1)),
+          address.substring(0, colon).replace("[", "").replace("]", ""));
+    } catch (RuntimeException e) {
+      close(u, "the leader's address is not host:port: " + address);
+      failPending(TsoError.UNAVAILABLE, "the leader's address is not host:port: " + address);
+      return;
+    }
     client.request(to, TimestampOracleGrpcClient.StreamTimestamps).onComplete(ar -> {
       if (ar.failed()) {
         close(u, "cannot reach the leader at " + address + ": " + ar.cause().getMessage());
@@ -166,11 +182,19 @@ public final class Forwarder {
   }
 
   private void answer(Upstream u, TimestampRange range) {
-    List<TsoRequest> batch = u.inflight.pollFirst();
-    if (batch == null) {
-      close(u, "the leader answered more than was asked");
+    List<TsoRequest> batch = u.inflight.peekFirst();
+    int asked = 0;
+    if (batch != null) {
+      for (TsoRequest q : batch) {
+        asked += q.count;
+      }
+    }
+    if (batch == null || range.getCount() != asked) {
+      close(u, "the leader's answer does not match the request");
       return;
     }
+    u.inflight.pollFirst();
+    u.sentAt.pollFirst();
     long ts = range.getTimestamp();
     for (TsoRequest q : batch) {
       q.succeed(ts, range.getEpoch());
@@ -216,6 +240,14 @@ public final class Forwarder {
       } else {
         drain();
       }
+    }
+  }
+
+  private void expire() {
+    Upstream u = upstream;
+    Long oldest = u == null ? null : u.sentAt.peekFirst();
+    if (oldest != null && System.nanoTime() - oldest > timeoutNanos) {
+      close(u, "the leader did not answer in time");
     }
   }
 

@@ -82,10 +82,11 @@ public final class Node {
       grpcClient = GrpcClient.client(vertx, new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
           .setHttp2ClearTextUpgrade(false).setConnectTimeout((int) Math.max(100, config.leaseTtlMs())));
       Forwarder forwarder = new Forwarder(vertx.getOrCreateContext(), grpcClient, config.maxCount(),
-          config.queueLimit(), FORWARD_INFLIGHT, metrics);
+          config.queueLimit(), FORWARD_INFLIGHT, config.requestTimeoutMs(), metrics);
       Identity me = Identity.create(config.nodeId(), config.advertise());
       leadership = new Leadership(
-          Leadership.Settings.of(config.leaseTtlMs(), config.followerMode() == Config.FollowerMode.FORWARD),
+          Leadership.Settings.of(config.leaseTtlMs(), config.windowMs(),
+              config.followerMode() == Config.FollowerMode.FORWARD),
           me, redis, coordinator, local, metrics, clock,
           (store, mayServe) -> new TimestampService(settings, store, clock, metrics, mayServe),
           leader -> forwarder.leader(leader == null || leader.nodeId().equals(me.node()) ? null : leader.address()));

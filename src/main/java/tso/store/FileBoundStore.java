@@ -47,7 +47,7 @@ public final class FileBoundStore implements BoundStore {
 
   private FileChannel lockChannel;
   /** The last state written or read: a save never goes below it. */
-  private StoredBound written = StoredBound.NONE;
+  private volatile StoredBound written = StoredBound.NONE;
   private Path lockedDir;
   private FileLock lock;
 
@@ -77,8 +77,11 @@ public final class FileBoundStore implements BoundStore {
     }, false);
   }
 
-  /** The last state written or loaded (what the file holds once pending saves are done). */
-  public synchronized StoredBound current() {
+  /**
+   * The last state written or loaded (what the file holds once pending saves are done); never
+   * waits for a save in progress, so it is safe on an event loop.
+   */
+  public StoredBound current() {
     return written;
   }
 

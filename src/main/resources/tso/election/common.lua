@@ -43,6 +43,17 @@ local function read_limit(key)
   return tonumber(b), tonumber(e)
 end
 
+-- An integer counter's value; 0 when absent or not a valid integer string.
+local function read_counter(key)
+  if redis.call('TYPE', key).ok ~= 'string' then
+    redis.call('DEL', key)
+    return 0
+  end
+  local v = redis.call('GET', key)
+  if not string.match(v, '^%d+$') or #v > 15 then return 0 end
+  return tonumber(v)
+end
+
 -- Redis's own clock in milliseconds. Durations measured on it are compared with the lease,
 -- never instants across machines.
 local function redis_ms()
@@ -72,12 +83,13 @@ local function acquire(a)
   if lb == false then return {-1, 'limit_corrupt'} end
   local floor = tonumber(a.min_epoch)
   if le and le > floor then floor = le end
-  local e = redis.call('INCR', KEYS[2])
-  if e <= floor then
-    e = floor + 1
-    redis.call('SET', KEYS[2], e)
-  end
-  local tr = redis.call('INCR', KEYS[4])
+  -- A counter that is not an integer (or not a string) is repaired, never an error that would
+  -- stop every election: the floor keeps epochs growing.
+  local e = read_counter(KEYS[2]) + 1
+  if e <= floor then e = floor + 1 end
+  redis.call('SET', KEYS[2], e)
+  local tr = read_counter(KEYS[4]) + 1
+  redis.call('SET', KEYS[4], tr)
   local ttl = tonumber(a.ttl)
   local wait = lease_left(KEYS[5], ttl)
   local rec = build(a.node, a.addr, a.inc, e, ttl, tonumber(a.now), tonumber(a.now), tr)

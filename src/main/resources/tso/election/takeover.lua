@@ -6,5 +6,6 @@ if t ~= ARGV[1] or redis.call('PTTL', KEYS[1]) ~= -1 then return {0} end
 local cur
 if t == 'string' then cur = redis.call('GET', KEYS[1]) else cur = redis.call('DUMP', KEYS[1]) end
 if cur ~= ARGV[2] then return {0} end
+if read_limit(KEYS[3]) == false then return {-1, 'limit_corrupt'} end
 redis.call('DEL', KEYS[1])
 return acquire({node = ARGV[3], addr = ARGV[4], inc = ARGV[5], ttl = ARGV[6], now = ARGV[7], min_epoch = ARGV[8]})
