@@ -27,6 +27,7 @@ public record Config(
     int maxCount,
     long windowMs,
     int queueLimit,
+    long queueTargetMs,
     long requestTimeoutMs,
     int eventLoops,
     long shutdownGraceMs,
@@ -91,6 +92,7 @@ public record Config(
     int maxCount = (int) r.integer(Setting.MAX_COUNT, 1, TimestampAllocator.MAX_LOGICAL);
     long windowMs = r.integer(Setting.WINDOW_MS, 30, 3_600_000);
     int queueLimit = (int) r.integer(Setting.QUEUE_LIMIT, 1, 10_000_000);
+    long queueTargetMs = r.integer(Setting.QUEUE_TARGET_MS, 0, 60_000);
     long requestTimeoutMs = r.integer(Setting.REQUEST_TIMEOUT_MS, 1, 600_000);
     int eventLoops = r.raw(Setting.EVENT_LOOPS) == null
         ? Runtime.getRuntime().availableProcessors()
@@ -98,7 +100,7 @@ public record Config(
     long shutdownGraceMs = r.integer(Setting.SHUTDOWN_GRACE_MS, 0, 600_000);
     long clockOffsetMs = r.integer(Setting.CLOCK_OFFSET_MS, -100L * 365 * 86_400_000, 100L * 365 * 86_400_000);
     return new Config(host, port, nodeId, advertise, redisUrl, sentinelMaster, cluster, dataDir, leaseTtlMs, followerMode,
-        maxCount, windowMs, queueLimit, requestTimeoutMs, eventLoops, shutdownGraceMs, clockOffsetMs);
+        maxCount, windowMs, queueLimit, queueTargetMs, requestTimeoutMs, eventLoops, shutdownGraceMs, clockOffsetMs);
   }
 
   private static boolean validPort(String digits) {

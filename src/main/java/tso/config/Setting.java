@@ -18,6 +18,7 @@ public enum Setting {
   MAX_COUNT("TSO_MAX_COUNT", "--max-count", "65536", "largest count one request may ask for (at most 262144)"),
   WINDOW_MS("TSO_WINDOW_MS", "--window-ms", "3000", "how far ahead of the clock a persisted bound reaches"),
   QUEUE_LIMIT("TSO_QUEUE_LIMIT", "--queue-limit", "65536", "requests waiting for the allocator, at most; beyond it 429 / RESOURCE_EXHAUSTED"),
+  QUEUE_TARGET_MS("TSO_QUEUE_TARGET_MS", "--queue-target-ms", "5", "refuse new requests (429) while the oldest waiting one has waited longer than this for 100 ms; 0 = off"),
   REQUEST_TIMEOUT_MS("TSO_REQUEST_TIMEOUT_MS", "--request-timeout-ms", "2000", "longest a request waits for a bound before 503 UNAVAILABLE"),
   EVENT_LOOPS("TSO_EVENT_LOOPS", "--event-loops", null, "event-loop threads (default: the number of CPUs)"),
   SHUTDOWN_GRACE_MS("TSO_SHUTDOWN_GRACE_MS", "--shutdown-grace-ms", "10000", "on SIGTERM, longest wait for in-flight requests"),

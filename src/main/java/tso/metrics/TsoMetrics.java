@@ -51,6 +51,7 @@ public final class TsoMetrics {
   public final Counter clockBehind;
   public final Counter logicalExhausted;
   public final Timer queueWait;
+  public final Counter shed;
   public final Counter leadershipChanges;
   public final Timer renewLatency;
   public final Counter renewFailures;
@@ -100,6 +101,8 @@ public final class TsoMetrics {
         .description("Time a request waited for the allocator after hand-off").publishPercentileHistogram()
         .minimumExpectedValue(Duration.ofNanos(1_000)).maximumExpectedValue(Duration.ofSeconds(10))
         .register(registry);
+    shed = Counter.builder("tso_requests_shed_total")
+        .description("Requests refused at once because the queueing delay stayed above its target").register(registry);
     leadershipChanges = Counter.builder("tso_leadership_changes_total")
         .description("Times this node became leader or stopped being leader").register(registry);
     renewLatency = Timer.builder("tso_lease_renew_seconds").description("Lease renewal round trips")

@@ -62,7 +62,7 @@ public final class Node {
     long offset = config.clockOffsetMs();
     this.clock = offset == 0 ? System::currentTimeMillis : () -> System.currentTimeMillis() + offset;
     TimestampService.Settings settings = new TimestampService.Settings(config.windowMs(), config.queueLimit(),
-        config.requestTimeoutMs(), TICK_MS);
+        config.requestTimeoutMs(), TICK_MS, config.queueTargetMs());
     FileBoundStore local = new FileBoundStore(vertx, config.dataDir());
     if (config.standalone()) {
       standalone = new TimestampService(settings, local, clock, metrics);

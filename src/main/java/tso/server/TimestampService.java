@@ -44,9 +44,18 @@ public final class TimestampService extends VerticleBase implements TimestampSin
    * @param queueLimit       requests handed over and not yet answered, at most
    * @param requestTimeoutMs how long a request may wait for a bound before UNAVAILABLE
    * @param tickMs           how often the bound and the waiting requests are checked (PD: 50 ms)
+   * @param queueTargetMs    shed new requests while the oldest waiting one has waited longer than
+   *     this for a whole {@link #SHED_INTERVAL_NANOS} (CoDel); 0 turns shedding off
    */
-  public record Settings(long windowMs, int queueLimit, long requestTimeoutMs, long tickMs) {
+  public record Settings(long windowMs, int queueLimit, long requestTimeoutMs, long tickMs, long queueTargetMs) {
+    /** Without shedding by queueing delay (the queue limit still holds). */
+    public Settings(long windowMs, int queueLimit, long requestTimeoutMs, long tickMs) {
+      this(windowMs, queueLimit, requestTimeoutMs, tickMs, 0);
+    }
   }
+
+  /** CoDel's interval: the queueing delay must stay above the target this long before shedding. */
+  static final long SHED_INTERVAL_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
 
   private final Settings settings;
   private final BoundStore store;
@@ -72,6 +81,8 @@ public final class TimestampService extends VerticleBase implements TimestampSin
   private long seenExhausted;
 
   private volatile boolean serving;
+  private volatile boolean shedding;
+  private long aboveSince;
   private volatile long epoch;
 
   /**
@@ -145,6 +156,13 @@ public final class TimestampService extends VerticleBase implements TimestampSin
       request.answer();
       return;
     }
+    if (shedding) {
+      metrics.shed.increment();
+      request.fail(TsoError.RESOURCE_EXHAUSTED, "overloaded: requests wait longer than "
+          + settings.queueTargetMs() + " ms; retry later");
+      request.answer();
+      return;
+    }
     if (queued.incrementAndGet() > settings.queueLimit()) {
       queued.decrementAndGet();
       request.fail(TsoError.RESOURCE_EXHAUSTED, "too many requests waiting for timestamps");
@@ -169,7 +187,32 @@ public final class TimestampService extends VerticleBase implements TimestampSin
       failAll(TsoError.UNAVAILABLE, "this node stopped serving timestamps");
       return;
     }
+    control(System.nanoTime());
     serve();
+  }
+
+  /**
+   * Admission by queueing delay, after CoDel: while the oldest waiting request has waited longer
+   * than the target for a whole interval, new requests are refused at once (429 /
+   * RESOURCE_EXHAUSTED, retryable) instead of joining a queue that only grows their latency; as
+   * soon as a drain finds the queue short again, they are admitted.
+   */
+  private void control(long now) {
+    if (settings.queueTargetMs() <= 0) {
+      return;
+    }
+    TsoRequest oldest = waiting.peekFirst();
+    long sojourn = oldest == null ? 0 : now - oldest.submittedNanos;
+    if (sojourn < TimeUnit.MILLISECONDS.toNanos(settings.queueTargetMs())) {
+      aboveSince = 0;
+      shedding = false;
+      return;
+    }
+    if (aboveSince == 0) {
+      aboveSince = now | 1; // never 0 while set
+    } else if (!shedding && now - aboveSince >= SHED_INTERVAL_NANOS) {
+      shedding = true;
+    }
   }
 
   private void serve() {
@@ -213,6 +256,7 @@ public final class TimestampService extends VerticleBase implements TimestampSin
       replies.flush(context);
     }
     syncAllocatorCounters();
+    control(System.nanoTime());
     maybeExtend();
   }
 
@@ -234,6 +278,7 @@ public final class TimestampService extends VerticleBase implements TimestampSin
     if (!serving) {
       return;
     }
+    control(System.nanoTime());
     long deadline = System.nanoTime() - TimeUnit.MILLISECONDS.toNanos(settings.requestTimeoutMs());
     int expired = 0;
     while (!waiting.isEmpty() && waiting.peekFirst().submittedNanos - deadline < 0) {

@@ -589,6 +589,39 @@ class TimestampServiceTest {
   // =============================================================================================
   // helpers
 
+  @Test
+  void whileTheQueueStaysAboveItsTargetNewRequestsAreRefusedAtOnceAndAdmittedAgainAfter() throws Exception {
+    vertx = Vertx.vertx();
+    FakeStore store = new FakeStore(StoredBound.NONE);
+    TimestampService service = service(new TimestampService.Settings(300, 100_000, 10_000, 10, 5), store);
+    get(vertx.deployVerticle(service));
+    Context client = newContext();
+    Answers answers = new Answers(store);
+    store.mode(Mode.HOLD);
+    clock.set(T0 + 300); // at the durable bound: everything waits for the held extension
+    client.runOnContext(v -> answers.submit(service, client, 1));
+    await().atMost(AWAIT).until(() -> store.held.size() == 1);
+
+    // Keep asking: once the oldest has waited past the target for a whole interval, new requests
+    // are answered RESOURCE_EXHAUSTED at once, while the ones queued before still wait.
+    await().atMost(AWAIT).pollInterval(Duration.ofMillis(5)).until(() -> {
+      client.runOnContext(v -> answers.submit(service, client, 1));
+      return answers.all.stream().anyMatch(a -> a.error == TsoError.RESOURCE_EXHAUSTED);
+    });
+    assertThat(answers.all).allSatisfy(a -> assertThat(a.error).isEqualTo(TsoError.RESOURCE_EXHAUSTED));
+    assertThat(metrics.shed.count()).isPositive();
+    int refused = answers.all.size();
+    assertThat(queueDepth()).isPositive();
+
+    // The store answers: the queue is served, and new requests are admitted again.
+    store.completeHeld();
+    await().atMost(AWAIT).until(() -> queueDepth() == 0);
+    assertThat(answers.all.stream().filter(a -> a.ok).count()).isPositive();
+    await().atMost(AWAIT).until(() -> answers.submitAndGet(service, client, 1).ok());
+    assertThat(answers.all.size()).isGreaterThan(refused);
+    answers.assertInvariants();
+  }
+
   private TimestampService service(TimestampService.Settings settings, FakeStore store) {
     TimestampService s = new TimestampService(settings, store, clock::get, metrics);
     current = s;
