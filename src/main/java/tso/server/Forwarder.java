@@ -10,8 +10,6 @@ import io.vertx.grpc.common.GrpcStatus;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.ConcurrentLinkedQueue;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import tso.metrics.TsoMetrics;
@@ -38,9 +36,8 @@ public final class Forwarder {
   private final TsoMetrics metrics;
   private final long timeoutNanos;
 
-  private final ConcurrentLinkedQueue<TsoRequest> inbox = new ConcurrentLinkedQueue<>();
+  private final HandOff<TsoRequest> inbox = new HandOff<>();
   private final AtomicInteger queued = new AtomicInteger();
-  private final AtomicBoolean scheduled = new AtomicBoolean();
   private final Handler<Void> drainTask = v -> drain();
 
   // Owned by the context.
@@ -87,8 +84,7 @@ public final class Forwarder {
       r.answer();
       return;
     }
-    inbox.offer(r);
-    if (!scheduled.get() && scheduled.compareAndSet(false, true)) {
+    if (inbox.offer(r)) {
       context.runOnContext(drainTask);
     }
   }
@@ -108,11 +104,7 @@ public final class Forwarder {
   }
 
   private void drain() {
-    scheduled.set(false);
-    TsoRequest r;
-    while ((r = inbox.poll()) != null) {
-      pending.addLast(r);
-    }
+    inbox.drainTo(pending);
     if (pending.isEmpty()) {
       return;
     }

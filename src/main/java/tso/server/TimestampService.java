@@ -7,9 +7,7 @@ import io.vertx.core.VerticleBase;
 import java.lang.System.Logger.Level;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BooleanSupplier;
 import java.util.function.LongSupplier;
@@ -63,9 +61,8 @@ public final class TimestampService extends VerticleBase implements TimestampSin
   private final TsoMetrics metrics;
   private final BooleanSupplier mayServe;
 
-  private final ConcurrentLinkedQueue<TsoRequest> inbox = new ConcurrentLinkedQueue<>();
+  private final HandOff<TsoRequest> inbox = new HandOff<>();
   private final AtomicInteger queued = new AtomicInteger();
-  private final AtomicBoolean drainScheduled = new AtomicBoolean();
   private final Handler<Void> drainTask = v -> drain();
 
   // Owned by this verticle's context.
@@ -170,19 +167,13 @@ public final class TimestampService extends VerticleBase implements TimestampSin
       return;
     }
     request.submittedNanos = System.nanoTime();
-    inbox.offer(request);
-    if (!drainScheduled.get() && drainScheduled.compareAndSet(false, true)) {
+    if (inbox.offer(request)) {
       context.runOnContext(drainTask);
     }
   }
 
   private void drain() {
-    // Reset first: a request offered after this line either is polled below or schedules a drain.
-    drainScheduled.set(false);
-    TsoRequest r;
-    while ((r = inbox.poll()) != null) {
-      waiting.addLast(r);
-    }
+    inbox.drainTo(waiting);
     if (!serving) {
       failAll(TsoError.UNAVAILABLE, "this node stopped serving timestamps");
       return;
