@@ -58,7 +58,7 @@ public final class Node {
 
   public Node(Config config) {
     this.config = config;
-    this.vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(config.eventLoops()));
+    this.vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(config.eventLoops()).setPreferNativeTransport(true));
     long offset = config.clockOffsetMs();
     this.clock = offset == 0 ? System::currentTimeMillis : () -> System.currentTimeMillis() + offset;
     TimestampService.Settings settings = new TimestampService.Settings(config.windowMs(), config.queueLimit(),
@@ -133,9 +133,10 @@ public final class Node {
         })
         .onSuccess(id -> {
           apiDeployment = id;
-          LOG.log(Level.INFO, "node {0} listening on {1}:{2,number,#} (advertised as {3}), {4}",
+          LOG.log(Level.INFO, "node {0} listening on {1}:{2,number,#} (advertised as {3}), {4}, {5} event loops on {6}",
               config.nodeId(), config.host(), config.port(), config.advertise(),
-              standalone != null ? "standalone, epoch " + standalone.epoch() : "Redis mode, cluster " + config.cluster());
+              standalone != null ? "standalone, epoch " + standalone.epoch() : "Redis mode, cluster " + config.cluster(),
+              config.eventLoops(), vertx.isNativeTransportEnabled() ? "epoll" : "Java NIO");
           started.complete();
         })
         .onFailure(err -> closeVertx(started, err));
