@@ -20,8 +20,9 @@ public enum Setting {
   QUEUE_LIMIT("TSO_QUEUE_LIMIT", "--queue-limit", "65536", "requests waiting for the allocator, at most; beyond it 429 / RESOURCE_EXHAUSTED"),
   QUEUE_TARGET_MS("TSO_QUEUE_TARGET_MS", "--queue-target-ms", "5", "refuse new requests (429) while the oldest waiting one has waited longer than this for 100 ms; 0 = off"),
   REQUEST_TIMEOUT_MS("TSO_REQUEST_TIMEOUT_MS", "--request-timeout-ms", "2000", "longest a request waits for a bound before 503 UNAVAILABLE"),
-  EVENT_LOOPS("TSO_EVENT_LOOPS", "--event-loops", null, "event-loop threads (default: the number of CPUs)"),
+  EVENT_LOOPS("TSO_EVENT_LOOPS", "--event-loops", null, "event-loop threads (default: the number of CPUs minus one, at least 1)"),
   SHUTDOWN_GRACE_MS("TSO_SHUTDOWN_GRACE_MS", "--shutdown-grace-ms", "10000", "on SIGTERM, longest wait for in-flight requests"),
+  NOOP_ENDPOINT("TSO_NOOP_ENDPOINT", "--noop-endpoint", "false", "true: also serve the no-op baseline (POST /v1/noop, gRPC tso.v1.Noop) for benchmarks"),
   CLOCK_OFFSET_MS("TSO_CLOCK_OFFSET_MS", "--clock-offset-ms", "0", "added to the wall clock (fault injection and tests only)");
 
   public final String env;

@@ -58,7 +58,16 @@ public final class ApiVerticle extends VerticleBase {
     health.register(TimestampOracleGrpcService.SERVICE_NAME, () -> Future.succeededFuture(view.ready()));
     grpc.addService(health);
     grpc.addService(ReflectionService.v1());
-    HttpApi http = new HttpApi(service, view, metrics, config.maxCount());
+    HttpApi http;
+    if (config.noopEndpoint()) {
+      // The baseline's requests are recorded like real ones, into metrics nobody scrapes.
+      TsoMetrics unseen = new TsoMetrics();
+      NoopSink noop = new NoopSink();
+      grpc.addService(new GrpcApi(noop, view, unseen, config.maxCount(), STREAM_WINDOW).noopService());
+      http = new HttpApi(service, view, metrics, config.maxCount(), noop, unseen);
+    } else {
+      http = new HttpApi(service, view, metrics, config.maxCount());
+    }
 
     HttpServerOptions options = new HttpServerOptions()
         .setHost(config.host())

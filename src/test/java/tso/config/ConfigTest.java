@@ -78,7 +78,7 @@ class ConfigTest {
     assertThat(c.requestTimeoutMs()).isEqualTo(2000);
     assertThat(c.shutdownGraceMs()).isEqualTo(10_000);
     assertThat(c.clockOffsetMs()).isZero();
-    assertThat(c.eventLoops()).isEqualTo(Runtime.getRuntime().availableProcessors());
+    assertThat(c.eventLoops()).isEqualTo(Math.max(1, Runtime.getRuntime().availableProcessors() - 1));
     assertThat(c.redisUrl()).isNull();
     assertThat(c.standalone()).isTrue();
     assertThat(c.nodeId()).isNotBlank();

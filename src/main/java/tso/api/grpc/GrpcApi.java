@@ -5,6 +5,7 @@ import io.vertx.core.Vertx;
 import io.vertx.grpc.common.GrpcMessageEncoder;
 import io.vertx.grpc.common.GrpcStatus;
 import io.vertx.grpc.common.ServiceMethod;
+import io.vertx.grpc.common.ServiceName;
 import io.vertx.grpc.server.GrpcServerRequest;
 import io.vertx.grpc.server.GrpcServerResponse;
 import io.vertx.grpc.server.Service;
@@ -15,6 +16,7 @@ import tso.proto.v1.GetLeaderRequest;
 import tso.proto.v1.GetTimestampsRequest;
 import tso.proto.v1.LeaderInfo;
 import tso.proto.v1.Member;
+import tso.proto.v1.NoopGrpcService;
 import tso.proto.v1.TimestampOracleGrpcService;
 import tso.proto.v1.TimestampRange;
 import tso.server.NodeView;
@@ -48,22 +50,39 @@ public final class GrpcApi {
     this.streamWindow = streamWindow;
   }
 
-  private static final ServiceMethod<Lenient<GetTimestampsRequest>, TimestampRange> GET_TIMESTAMPS =
-      ServiceMethod.server(TimestampOracleGrpcService.SERVICE_NAME, "GetTimestamps", GrpcMessageEncoder.encoder(),
-          Lenient.decoder(GetTimestampsRequest.parser()));
-  private static final ServiceMethod<Lenient<GetTimestampsRequest>, TimestampRange> STREAM_TIMESTAMPS =
-      ServiceMethod.server(TimestampOracleGrpcService.SERVICE_NAME, "StreamTimestamps", GrpcMessageEncoder.encoder(),
-          Lenient.decoder(GetTimestampsRequest.parser()));
+  private static ServiceMethod<Lenient<GetTimestampsRequest>, TimestampRange> getTimestamps(ServiceName service) {
+    return ServiceMethod.server(service, "GetTimestamps", GrpcMessageEncoder.encoder(),
+        Lenient.decoder(GetTimestampsRequest.parser()));
+  }
+
+  private static ServiceMethod<Lenient<GetTimestampsRequest>, TimestampRange> streamTimestamps(ServiceName service) {
+    return ServiceMethod.server(service, "StreamTimestamps", GrpcMessageEncoder.encoder(),
+        Lenient.decoder(GetTimestampsRequest.parser()));
+  }
+
   private static final ServiceMethod<Lenient<GetLeaderRequest>, LeaderInfo> GET_LEADER =
       ServiceMethod.server(TimestampOracleGrpcService.SERVICE_NAME, "GetLeader", GrpcMessageEncoder.encoder(),
           Lenient.decoder(GetLeaderRequest.parser()));
 
-  /** The service with its three methods bound, for {@code GrpcServer.addService}. */
+  /** {@code tso.v1.TimestampOracle} with its three methods bound, for {@code GrpcServer.addService}. */
   public Service service() {
-    return Service.service(TimestampOracleGrpcService.SERVICE_NAME, TimestampOracleGrpcService.SERVICE_DESCRIPTOR)
-        .bind(GET_TIMESTAMPS, this::unary)
-        .bind(STREAM_TIMESTAMPS, this::stream)
+    ServiceName name = TimestampOracleGrpcService.SERVICE_NAME;
+    return Service.service(name, TimestampOracleGrpcService.SERVICE_DESCRIPTOR)
+        .bind(getTimestamps(name), this::unary)
+        .bind(streamTimestamps(name), this::stream)
         .bind(GET_LEADER, this::leader)
+        .build();
+  }
+
+  /**
+   * {@code tso.v1.Noop}: the same two timestamp methods, the same code, answered by whatever sink
+   * this instance was built with (the no-op one, for benchmarks).
+   */
+  public Service noopService() {
+    ServiceName name = NoopGrpcService.SERVICE_NAME;
+    return Service.service(name, NoopGrpcService.SERVICE_DESCRIPTOR)
+        .bind(getTimestamps(name), this::unary)
+        .bind(streamTimestamps(name), this::stream)
         .build();
   }
 

@@ -40,12 +40,26 @@ public final class HttpApi {
   private final NodeView view;
   private final TsoMetrics metrics;
   private final int maxCount;
+  private final TimestampSink noop;
+  private final TsoMetrics noopMetrics;
 
   public HttpApi(TimestampSink service, NodeView view, TsoMetrics metrics, int maxCount) {
+    this(service, view, metrics, maxCount, null, null);
+  }
+
+  /**
+   * @param noop        when not null, {@code POST /v1/noop} is served through it: the same
+   *                    parsing and encoding as {@code /v1/timestamps}, for benchmarks
+   * @param noopMetrics where the no-op requests are recorded (kept out of the served metrics)
+   */
+  public HttpApi(TimestampSink service, NodeView view, TsoMetrics metrics, int maxCount, TimestampSink noop,
+      TsoMetrics noopMetrics) {
     this.service = service;
     this.view = view;
     this.metrics = metrics;
     this.maxCount = maxCount;
+    this.noop = noop;
+    this.noopMetrics = noopMetrics;
   }
 
   /** Routes one request; every path and method of the contract, 404 and 405 for the rest. */
@@ -55,7 +69,16 @@ public final class HttpApi {
     switch (path) {
       case "/v1/timestamps" -> {
         if (method == HttpMethod.POST) {
-          timestamps(req);
+          timestamps(req, service, metrics);
+        } else {
+          methodNotAllowed(req, "POST");
+        }
+      }
+      case "/v1/noop" -> {
+        if (noop == null) {
+          error(req.response(), 404, "NOT_FOUND", "no such path: /v1/noop (TSO_NOOP_ENDPOINT is off)", false);
+        } else if (method == HttpMethod.POST) {
+          timestamps(req, noop, noopMetrics);
         } else {
           methodNotAllowed(req, "POST");
         }
@@ -107,11 +130,11 @@ public final class HttpApi {
     return m == HttpMethod.GET || m == HttpMethod.HEAD;
   }
 
-  private void timestamps(HttpServerRequest req) {
+  private void timestamps(HttpServerRequest req, TimestampSink sink, TsoMetrics metrics) {
     long arrived = System.nanoTime();
     String length = req.getHeader(HttpHeaders.CONTENT_LENGTH);
     if ("0".equals(length)) {
-      submit(req, 1, arrived);
+      submit(req, 1, arrived, sink, metrics);
       return;
     }
     if (length != null) {
@@ -151,13 +174,13 @@ public final class HttpApi {
         error(req.response(), e.status, e.code, e.getMessage(), false);
         return;
       }
-      submit(req, count, arrived);
+      submit(req, count, arrived, sink, metrics);
     });
   }
 
-  private void submit(HttpServerRequest req, int count, long arrived) {
+  private void submit(HttpServerRequest req, int count, long arrived, TimestampSink sink, TsoMetrics metrics) {
     HttpServerResponse resp = req.response();
-    service.submit(new TsoRequest(count, Vertx.currentContext(), r -> {
+    sink.submit(new TsoRequest(count, Vertx.currentContext(), r -> {
       if (r.ok()) {
         metrics.ok(Api.HTTP, System.nanoTime() - arrived);
         if (!resp.ended() && !resp.closed()) {
