@@ -45,6 +45,8 @@ public final class LoadGenerator {
   private final Map<String, LongAdder> errors = new ConcurrentHashMap<>();
   private final LongAdder responses = new LongAdder();
   private final LongAdder unsent = new LongAdder();
+  /** One entry per second of the run: what the per-second line says. */
+  private final List<Report.Second> timeline = java.util.Collections.synchronizedList(new ArrayList<>());
 
   public LoadGenerator(Settings settings, PrintStream out) {
     this.s = settings;
@@ -53,14 +55,15 @@ public final class LoadGenerator {
 
   /** Runs to the end and returns the report. */
   public Report run() throws Exception {
-    int lanes = Math.max(1, Math.min(s.connections(), Runtime.getRuntime().availableProcessors()));
-    Vertx vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(lanes));
+    int lanes = Math.max(1, Math.min(s.connections(), s.threads()));
+    Vertx vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(lanes).setPreferNativeTransport(true));
     try {
       List<Lane> all = new ArrayList<>();
       for (int i = 0; i < lanes; i++) {
         all.add(new Lane(vertx, i, lanes));
       }
       long start = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(100);
+      long measuredStartEpochMs = System.currentTimeMillis() + 100 + s.warmupMs();
       long warmupEnd = start + TimeUnit.MILLISECONDS.toNanos(s.warmupMs());
       long end = warmupEnd + TimeUnit.MILLISECONDS.toNanos(s.durationMs());
       List<Future<Void>> finished = new ArrayList<>();
@@ -73,13 +76,40 @@ public final class LoadGenerator {
       vertx.cancelTimer(second);
       Operations ops = new Operations();
       Histogram total = new Histogram(MAX_LATENCY_NANOS, 3);
+      Histogram failed = new Histogram(MAX_LATENCY_NANOS, 3);
+      java.util.BitSet answered = new java.util.BitSet();
       for (Lane lane : all) {
-        lane.copyInto(ops, total);
+        lane.copyInto(ops, total, failed, answered);
       }
-      return new Report(s, total, responses.sum(), errorCounts(), unsent.sum(), ops.check(), (end - warmupEnd) / 1e9);
+      int measuredMs = (int) TimeUnit.NANOSECONDS.toMillis(end - warmupEnd);
+      return new Report(s, total, responses.sum(), errorCounts(), unsent.sum(), ops.check(), (end - warmupEnd) / 1e9,
+          failed, longestGapMs(answered, measuredMs), measuredStartEpochMs, List.copyOf(timeline));
     } finally {
       vertx.close().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
     }
+  }
+
+  /**
+   * The longest stretch of whole milliseconds of the measured time in which no answer succeeded:
+   * {length, start} in milliseconds from the start of the measured time.
+   */
+  static int[] longestGapMs(java.util.BitSet answered, int measuredMs) {
+    int longest = 0;
+    int at = 0;
+    int from = 0;
+    while (from < measuredMs) {
+      int gapStart = answered.nextClearBit(from);
+      if (gapStart >= measuredMs) {
+        break;
+      }
+      int gapEnd = Math.min(measuredMs, answered.nextSetBit(gapStart) < 0 ? measuredMs : answered.nextSetBit(gapStart));
+      if (gapEnd - gapStart > longest) {
+        longest = gapEnd - gapStart;
+        at = gapStart;
+      }
+      from = gapEnd;
+    }
+    return new int[] {longest, at};
   }
 
   private Map<String, Long> errorCounts() {
@@ -93,6 +123,8 @@ public final class LoadGenerator {
     long now = System.nanoTime();
     long t = (now - start) / 1_000_000_000L;
     long errs = intervalErrors.sumThenReset();
+    timeline.add(new Report.Second(t, now < warmupEnd, h.getTotalCount(), errs, h.getValueAtPercentile(50) / 1e6,
+        h.getValueAtPercentile(99) / 1e6, h.getMaxValue() / 1e6));
     if (!s.quiet()) {
       out.printf("%4ds%s rate=%d/s p50=%.3fms p99=%.3fms max=%.3fms errors=%d%n", t,
           now < warmupEnd ? " (warm-up)" : "", h.getTotalCount(), h.getValueAtPercentile(50) / 1e6,
@@ -108,6 +140,9 @@ public final class LoadGenerator {
     private final ArrayDeque<Long> backlog = new ArrayDeque<>();
     private final Operations ops = new Operations();
     private final Histogram histogram = new Histogram(MAX_LATENCY_NANOS, 3);
+    private final Histogram failedHistogram = new Histogram(MAX_LATENCY_NANOS, 3);
+    /** Milliseconds of the measured time (from its start) in which an answer succeeded. */
+    private final java.util.BitSet answered = new java.util.BitSet();
     private final double rate;
     private Context context;
     private long start;
@@ -124,10 +159,10 @@ public final class LoadGenerator {
       int mine = 0;
       for (int c = index; c < s.connections(); c += lanes) {
         mine++;
-        connections.add(Transports.create(vertx, s.protocol(), s.targets().get(c % s.targets().size())));
+        connections.add(Transports.create(vertx, s.protocol(), s.targets().get(c % s.targets().size()), s.noop()));
       }
       this.rate = s.rate() * mine / s.connections();
-      int slots = "http".equals(s.protocol()) ? 1 : s.concurrency();
+      int slots = s.concurrency();
       for (int k = 0; k < slots; k++) {
         idle.addAll(connections);
       }
@@ -155,24 +190,24 @@ public final class LoadGenerator {
 
     /**
      * Vert.x timers tick every millisecond at best, and a request sent up to a millisecond after
-     * it was due would carry that delay in its latency; a thread of its own wakes the lane about
-     * every 50 µs instead, with at most one wake-up task queued at a time.
+     * it was due would carry that delay in its latency; the lane schedules itself on its event
+     * loop's own timer queue instead, which takes nanosecond delays (epoll's timer is
+     * finer than a millisecond), every {@link #PACE_NANOS} or sooner when a request is due sooner.
+     * No extra thread and no cross-thread wake-up: on a machine the generator shares with the
+     * server, those cost the server CPU.
      */
     private void startPacer() {
-      java.util.concurrent.atomic.AtomicBoolean queued = new java.util.concurrent.atomic.AtomicBoolean();
-      Thread pacer = new Thread(() -> {
-        while (!stopped) {
-          java.util.concurrent.locks.LockSupport.parkNanos(PACE_NANOS);
-          if (queued.compareAndSet(false, true)) {
-            context.runOnContext(x -> {
-              queued.set(false);
-              tick();
-            });
-          }
+      io.netty.channel.EventLoop loop = ((io.vertx.core.internal.ContextInternal) context).nettyEventLoop();
+      Runnable[] self = new Runnable[1];
+      self[0] = () -> {
+        tick();
+        if (!stopped) {
+          long nextDue = start + (long) (issued * 1e9 / rate);
+          long delay = Math.max(1_000, Math.min(PACE_NANOS, nextDue - System.nanoTime()));
+          loop.schedule(self[0], delay, TimeUnit.NANOSECONDS);
         }
-      }, "loadgen-pacer");
-      pacer.setDaemon(true);
-      pacer.start();
+      };
+      self[0].run();
     }
 
     private void tick() {
@@ -221,10 +256,16 @@ public final class LoadGenerator {
         long latency = now - (rate > 0 ? intended : sent);
         boolean measured = intended - warmupEnd >= 0;
         if (ar.succeeded()) {
-          ops.add(sent, now, ar.result(), s.count());
+          if (!s.noop()) {
+            ops.add(sent, now, ar.result(), s.count());
+          }
           if (measured) {
             record(latency);
             responses.increment();
+            long ms = (now - warmupEnd) / 1_000_000;
+            if (ms >= 0 && ms < Integer.MAX_VALUE) {
+              answered.set((int) ms);
+            }
           } else {
             interval.recordValue(Math.min(latency, MAX_LATENCY_NANOS));
           }
@@ -233,6 +274,7 @@ public final class LoadGenerator {
           if (measured) {
             String code = ar.cause() instanceof Transport.Failure f ? f.code : ar.cause().getClass().getSimpleName();
             errors.computeIfAbsent(code, k -> new LongAdder()).increment();
+            failedHistogram.recordValue(Math.min(latency, MAX_LATENCY_NANOS));
           }
         }
         next(c, now);
@@ -271,11 +313,13 @@ public final class LoadGenerator {
     }
 
     /** Read once the lane has finished (its future completed). */
-    void copyInto(Operations all, Histogram into) {
+    void copyInto(Operations all, Histogram into, Histogram failedInto, java.util.BitSet answeredInto) {
       for (int i = 0; i < ops.size(); i++) {
         ops.copyTo(i, all);
       }
       into.add(histogram);
+      failedInto.add(failedHistogram);
+      answeredInto.or(answered);
     }
   }
 }

@@ -17,12 +17,15 @@ public final class LoadgenCommand {
   private LoadgenCommand() {
   }
 
+  /** Half the CPUs: the generator usually shares the machine with what it drives. */
+  static final int DEFAULT_THREADS = Math.max(1, Runtime.getRuntime().availableProcessors() / 2);
+
   private static final String[][] OPTIONS = {
       {"--target", "URL[,URL…]", "members to drive (default http://127.0.0.1:8080)"},
       {"--protocol", "P", "http, grpc or grpc-stream (default http)"},
       {"--rate", "R", "requests per second, open loop; 0 = closed loop (default 30000)"},
       {"--connections", "C", "connections in all (default 64)"},
-      {"--concurrency", "N", "requests outstanding per connection, gRPC (default 1)"},
+      {"--concurrency", "N", "requests outstanding per connection; HTTP/1.1 pipelines them (default 1)"},
       {"--count", "K", "timestamps per request (default 1)"},
       {"--duration", "D", "measured time, e.g. 30s, 500ms, 2m (default 30s)"},
       {"--warmup", "D", "time before measuring (default 5s)"},
@@ -30,7 +33,9 @@ public final class LoadgenCommand {
       {"--hgrm", "FILE", "write the full percentile spectrum (HdrHistogram format, ms)"},
       {"--max-p99-ms", "MS", "fail when p99 is above"},
       {"--max-errors", "N", "fail when errors are more"},
-      {"--quiet", null, "no per-second lines"}};
+      {"--threads", "T", "event-loop threads of the generator (default " + DEFAULT_THREADS + ")"},
+      {"--quiet", null, "no per-second lines"},
+      {"--noop", null, "drive the server's no-op baseline instead (a server started with TSO_NOOP_ENDPOINT=true)"}};
 
   public static CommandSpec spec() {
     CommandSpec spec = CommandSpec.create().name("loadgen").mixinStandardHelpOptions(true);
@@ -89,6 +94,7 @@ public final class LoadgenCommand {
     int count = (int) number(p, "--count", "1", 1, 262_144);
     long duration = duration(p, "--duration", "30s");
     long warmup = duration(p, "--warmup", "5s");
+    int threads = (int) number(p, "--threads", String.valueOf(DEFAULT_THREADS), 1, 1024);
     if (duration <= 0) {
       throw new IllegalArgumentException("--duration must be positive");
     }
@@ -96,7 +102,7 @@ public final class LoadgenCommand {
     Long maxErrors = p.hasMatchedOption("--max-errors") ? (long) number(p, "--max-errors", null, 0, 1e18) : null;
     return new Settings(targets, protocol, rate, connections, concurrency, count, duration, warmup,
         p.matchedOptionValue("--json", null), p.matchedOptionValue("--hgrm", null), maxP99, maxErrors,
-        p.hasMatchedOption("--quiet"));
+        p.hasMatchedOption("--quiet"), p.hasMatchedOption("--noop"), threads);
   }
 
   private static String str(ParseResult p, String name, String dflt) {

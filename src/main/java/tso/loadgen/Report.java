@@ -13,7 +13,21 @@ import org.HdrHistogram.Histogram;
 
 /** The outcome of a run: wrk2-style text, the contract's JSON summary, and the full spectrum. */
 public record Report(Settings settings, Histogram latency, long responses, Map<String, Long> errors, long unsent,
-    Operations.Verdict verdict, double seconds) {
+    Operations.Verdict verdict, double seconds, Histogram failedLatency, int[] longestGap,
+    long measuredStartEpochMs, java.util.List<Second> timeline) {
+
+  /** One second of the run, as its per-second line shows it. */
+  public record Second(long t, boolean warmup, long responses, long errors, double p50Ms, double p99Ms,
+      double maxMs) {
+    JsonObject json() {
+      return new JsonObject().put("t", t).put("warmup", warmup).put("responses", responses).put("errors", errors)
+          .put("p50", p50Ms).put("p99", p99Ms).put("max", maxMs);
+    }
+  }
+
+  private static double ms(Histogram h, double percentile) {
+    return h.getTotalCount() == 0 ? 0 : h.getValueAtPercentile(percentile) / 1e6;
+  }
 
   public long errorTotal() {
     return errors.values().stream().mapToLong(Long::longValue).sum();
@@ -49,11 +63,18 @@ public record Report(Settings settings, Histogram latency, long responses, Map<S
             .put("p999", ms(99.9)).put("p9999", ms(99.99)).put("max", maxMs()))
         .put("errors", new JsonObject().put("total", errorTotal()).put("byCode", byCode))
         .put("unsent", unsent)
-        .put("violations", verdict.violations());
+        .put("errorLatencyMs", new JsonObject().put("p50", ms(failedLatency, 50)).put("p99", ms(failedLatency, 99))
+            .put("max", failedLatency.getMaxValue() / 1e6))
+        .put("longestGapMs", longestGap[0])
+        .put("longestGapStartMs", longestGap[1])
+        .put("measuredStartEpochMs", measuredStartEpochMs)
+        .put("timeline", new io.vertx.core.json.JsonArray(timeline.stream().map(Second::json).toList()))
+        .put("violations", verdict.violations())
+        .put("checked", !settings.noop());
   }
 
   public void print(PrintStream out) {
-    out.printf("%n%s, %s, rate %s, %d connections x %d, count %d, %.1f s measured%n", settings.protocol(),
+    out.printf("%n%s%s, %s, rate %s, %d connections x %d, count %d, %.1f s measured%n", settings.protocol(), settings.noop() ? " (no-op baseline)" : "",
         String.join(",", settings.targets()), settings.rate() > 0 ? String.format("%.0f/s", settings.rate()) : "closed loop",
         settings.connections(), settings.concurrency(), settings.count(), seconds);
     out.println("  Latency Distribution (from the intended send time)");
@@ -63,7 +84,16 @@ public record Report(Settings settings, Histogram latency, long responses, Map<S
     out.printf("  %d responses, %.0f responses/s, %.0f timestamps/s%n", responses, responsesPerSecond(),
         responsesPerSecond() * settings.count());
     out.printf("  errors: %d %s%s%n", errorTotal(), errors, unsent > 0 ? ", unsent at the end: " + unsent : "");
-    out.printf("  violations: %d%s%n", verdict.violations(), verdict.first() == null ? "" : " (first: " + verdict.first() + ")");
+    if (errorTotal() > 0) {
+      out.printf("  errors answered in: p50 %.3f ms, p99 %.3f ms, max %.3f ms%n", ms(failedLatency, 50),
+          ms(failedLatency, 99), failedLatency.getMaxValue() / 1e6);
+    }
+    out.printf("  longest time without a successful answer: %d ms%n", longestGap[0]);
+    if (settings.noop()) {
+      out.println("  violations: not checked (the no-op baseline answers a constant)");
+    } else {
+      out.printf("  violations: %d%s%n", verdict.violations(), verdict.first() == null ? "" : " (first: " + verdict.first() + ")");
+    }
   }
 
   public void writeFiles() throws IOException {

@@ -75,7 +75,7 @@ class LoadGeneratorTest {
 
   private static Report run(int port, double rate, int connections, long durationMs, long warmupMs) throws Exception {
     Settings s = new Settings(java.util.List.of("http://127.0.0.1:" + port), "http", rate, connections, 1, 1,
-        durationMs, warmupMs, null, null, null, null, true);
+        durationMs, warmupMs, null, null, null, null, true, false, 2);
     return new LoadGenerator(s, new PrintStream(new ByteArrayOutputStream())).run();
   }
 
