@@ -27,12 +27,16 @@ final class Replies {
     lists.add(list);
   }
 
-  /** Hands every collected answer back; those for {@code here} are answered at once. */
+  /**
+   * Hands every collected answer back; those for {@code here} or for the context running now are
+   * answered at once, in order.
+   */
   void flush(Context here) {
+    Context current = io.vertx.core.Vertx.currentContext();
     for (int i = 0, n = contexts.size(); i < n; i++) {
       Context target = contexts.get(i);
       List<TsoRequest> list = lists.get(i);
-      if (target == here) {
+      if (target == here || target == current) {
         answerAll(list);
       } else {
         target.runOnContext(v -> answerAll(list));

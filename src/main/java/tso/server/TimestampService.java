@@ -22,7 +22,10 @@ import tso.store.StoredBound;
  *
  * <p>Transports on every event loop hand requests over with {@link #submit}: a lock-free queue
  * and, at most once per batch, a task on this verticle's context (never a {@code runOnContext} per
- * request). The drain answers every waiting request with one allocation per batch (a batch is cut
+ * request). A transport on the allocator's own thread is served inline instead (what is queued
+ * first, then its request), so its answer leaves with the other writes of the same read: on a
+ * small machine with one event loop that is most requests, and a task per batch would cost a
+ * flush per answer. The drain answers every waiting request with one allocation per batch (a batch is cut
  * only where its counts would pass one millisecond's logical range), and hands the answers back
  * to each request's own event loop with one task per loop per batch. Bound extensions are persisted
  * off the event loop and started before they are needed; a request waits for one only when the
@@ -77,6 +80,11 @@ public final class TimestampService extends VerticleBase implements TimestampSin
   private long seenClockBehind;
   private long seenExhausted;
 
+  /** The allocator's event-loop thread (set at start). */
+  private volatile Thread home;
+  /** Inside a drain, tick or answer round: a request submitted now must not be served inline. */
+  private boolean busy;
+
   private volatile boolean serving;
   private volatile boolean shedding;
   private long aboveSince;
@@ -101,6 +109,7 @@ public final class TimestampService extends VerticleBase implements TimestampSin
 
   @Override
   public Future<?> start() {
+    home = Thread.currentThread();
     allocator = new TimestampAllocator(clockMs, settings.windowMs());
     return store.load().compose(stored -> {
       epoch = store.epochAfter(stored);
@@ -167,19 +176,31 @@ public final class TimestampService extends VerticleBase implements TimestampSin
       return;
     }
     request.submittedNanos = System.nanoTime();
-    if (inbox.offer(request)) {
+    boolean schedule = inbox.offer(request);
+    if (Thread.currentThread() == home && !busy) {
+      // On the allocator's own thread (a transport sharing its event loop): serve now, and answer
+      // this loop's requests inline, with no task in between; the answers then leave with the
+      // writes of the same read. Everything the allocator owns is confined to this thread.
+      drain();
+    } else if (schedule) {
       context.runOnContext(drainTask);
     }
   }
 
   private void drain() {
-    inbox.drainTo(waiting);
-    if (!serving) {
-      failAll(TsoError.UNAVAILABLE, "this node stopped serving timestamps");
-      return;
+    boolean outer = !busy;
+    busy = true;
+    try {
+      inbox.drainTo(waiting);
+      if (!serving) {
+        failAll(TsoError.UNAVAILABLE, "this node stopped serving timestamps");
+        return;
+      }
+      control(System.nanoTime());
+      serve();
+    } finally {
+      busy = !outer;
     }
-    control(System.nanoTime());
-    serve();
   }
 
   /**
@@ -269,6 +290,16 @@ public final class TimestampService extends VerticleBase implements TimestampSin
     if (!serving) {
       return;
     }
+    boolean outer = !busy;
+    busy = true;
+    try {
+      tickGuarded();
+    } finally {
+      busy = !outer;
+    }
+  }
+
+  private void tickGuarded() {
     control(System.nanoTime());
     long deadline = System.nanoTime() - TimeUnit.MILLISECONDS.toNanos(settings.requestTimeoutMs());
     int expired = 0;
@@ -294,7 +325,7 @@ public final class TimestampService extends VerticleBase implements TimestampSin
     if (target > 0) {
       persist(target).onSuccess(v -> {
         if (serving) {
-          serve();
+          drain();
         }
       });
     }

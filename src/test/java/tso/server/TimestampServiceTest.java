@@ -167,19 +167,30 @@ class TimestampServiceTest {
   }
 
   @Test
-  void manyRequestsSubmittedTogetherAreAnsweredInFewBatches() throws Exception {
-    // One event loop: the drain cannot run until the submitting task has handed over every request.
-    vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(1));
+  void manyRequestsSubmittedTogetherFromAnotherThreadAreAnsweredInOneBatch() throws Exception {
+    // Two event loops, the client on the one the allocator is not on; the allocator is held busy
+    // until the client has handed over every request, so one drain finds them all.
+    vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(2));
     FakeStore store = new FakeStore(StoredBound.NONE);
     TimestampService service = service(new TimestampService.Settings(3000, 10_000, 5000, 10), store);
     get(vertx.deployVerticle(service));
     Context client = newContext();
+    assertThat(threadOf(client)).isNotEqualTo(threadOf(serviceContext(service)));
     Answers answers = new Answers(store);
 
+    CountDownLatch handedOver = new CountDownLatch(1);
+    serviceContext(service).runOnContext(v -> {
+      try {
+        handedOver.await();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    });
     client.runOnContext(v -> {
       for (int i = 0; i < 1000; i++) {
         answers.submit(service, client, 1);
       }
+      handedOver.countDown();
     });
     await().atMost(AWAIT).until(() -> answers.all.size() == 1000);
 
@@ -643,6 +654,47 @@ class TimestampServiceTest {
   }
 
   /** A fresh event-loop context of its own (a client verticle's). */
+  @Test
+  void onTheAllocatorsOwnThreadARequestIsAnsweredInlineAndInOrder() throws Exception {
+    vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(1));
+    FakeStore store = new FakeStore(StoredBound.NONE);
+    TimestampService service = service(new TimestampService.Settings(3000, 10_000, 5000, 10), store);
+    get(vertx.deployVerticle(service));
+    Context client = newContext(); // the one event loop: the allocator's thread
+    Answers answers = new Answers(store);
+    Promise<List<Integer>> answeredBeforeReturn = Promise.promise();
+    client.runOnContext(v -> {
+      List<Integer> seen = new ArrayList<>();
+      for (int i = 0; i < 100; i++) {
+        answers.submit(service, client, 1 + i % 3);
+        seen.add(answers.all.size());
+      }
+      answeredBeforeReturn.complete(seen);
+    });
+    List<Integer> seen = get(answeredBeforeReturn.future());
+    for (int i = 0; i < 100; i++) {
+      assertThat(seen.get(i)).as("answers when submit %d returned", i).isEqualTo(i + 1);
+    }
+    assertThat(answers.all).allMatch(a -> a.ok && a.onOwnContext);
+    answers.assertInvariants();
+    List<Answer> inOrder = new ArrayList<>(answers.all);
+    for (int i = 1; i < inOrder.size(); i++) {
+      assertThat(inOrder.get(i).first).isEqualTo(inOrder.get(i - 1).first + inOrder.get(i - 1).count);
+    }
+  }
+
+  private static String threadOf(Context ctx) throws Exception {
+    Promise<String> name = Promise.promise();
+    ctx.runOnContext(v -> name.complete(Thread.currentThread().getName()));
+    return get(name.future());
+  }
+
+  private static Context serviceContext(TimestampService service) throws Exception {
+    java.lang.reflect.Field f = io.vertx.core.VerticleBase.class.getDeclaredField("context");
+    f.setAccessible(true);
+    return (Context) f.get(service);
+  }
+
   private Context newContext() throws Exception {
     AtomicReference<Context> ref = new AtomicReference<>();
     get(vertx.deployVerticle(new VerticleBase() {
