@@ -3,7 +3,7 @@ MVN ?= mvn -B -q
 JAR := target/tso.jar
 SOURCES := pom.xml $(shell find src/main -type f 2>/dev/null)
 
-.PHONY: build run test cluster loadtest clean
+.PHONY: build run test cluster loadtest bench clean
 
 ## build: the runnable jar target/tso.jar
 build: $(JAR)
@@ -22,6 +22,10 @@ cluster: $(JAR)
 ## loadtest: a local node driven by the load generator (30,000 requests/s for 30 s) and its report
 loadtest: $(JAR)
 	loadtest/loadtest.sh
+
+## bench: the benchmark suite (about 25 minutes); writes loadtest/results/<date>.md, .json and .hgrm
+bench: $(JAR)
+	python3 loadtest/bench.py
 
 ## test: every test (unit, property, integration against real sockets and processes)
 test:
