@@ -463,8 +463,11 @@ def report(results):
         t.append(verdict(x["p999"] <= 5.0, "(c) %s p99.9 %.3f ms (target <= 5 ms)" % (p, x["p999"])))
         t.append(verdict(x["errors"] == 0, "(c) %s errors %d (target 0)" % (p, x["errors"])))
     t.append(verdict(e["admittedP99"] <= 20, "(e) admitted p99 %.3f ms (target <= 20 ms)" % e["admittedP99"]))
-    t.append(verdict(e["refusedP99"] <= 1 or e["refusedShare"] == 0,
-                     "(e) refusals answered in p99 %.3f ms (target <= 1 ms)" % e["refusedP99"]))
+    if e["refusedShare"] > 0:
+        t.append(verdict(e["refusedP99"] <= 1, "(e) refusals answered in p99 %.3f ms (target <= 1 ms)" % e["refusedP99"]))
+    else:
+        t.append("NOT SHOWN: (e) refusal latency: nothing was refused; with one request in flight per connection "
+                 "the excess waited in the generator's own queue, where the server cannot see it")
     growth = e["rssAfterMiB"] - e["rssBeforeMiB"]
     t.append(verdict(growth <= 0.25 * e["rssBeforeMiB"], "(e) RSS %.0f → %.0f MiB (target: flat)" % (e["rssBeforeMiB"], e["rssAfterMiB"])))
     t.append(verdict(g["recoveryMs"] <= g["ttlMs"] + 500, "(g) recovery %.0f ms (target <= TTL + 0.5 s = %d ms)" % (

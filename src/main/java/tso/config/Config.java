@@ -32,6 +32,7 @@ public record Config(
     int eventLoops,
     long shutdownGraceMs,
     boolean noopEndpoint,
+    long warmupMs,
     long clockOffsetMs) {
 
   /** What a follower does with a timestamp request. */
@@ -105,9 +106,10 @@ public record Config(
       case "false" -> false;
       default -> throw r.invalid(Setting.NOOP_ENDPOINT, noop, "true or false");
     };
+    long warmupMs = r.integer(Setting.WARMUP_MS, 0, 60_000);
     long clockOffsetMs = r.integer(Setting.CLOCK_OFFSET_MS, -100L * 365 * 86_400_000, 100L * 365 * 86_400_000);
     return new Config(host, port, nodeId, advertise, redisUrl, sentinelMaster, cluster, dataDir, leaseTtlMs, followerMode,
-        maxCount, windowMs, queueLimit, queueTargetMs, requestTimeoutMs, eventLoops, shutdownGraceMs, noopEndpoint, clockOffsetMs);
+        maxCount, windowMs, queueLimit, queueTargetMs, requestTimeoutMs, eventLoops, shutdownGraceMs, noopEndpoint, warmupMs, clockOffsetMs);
   }
 
   private static boolean validPort(String digits) {

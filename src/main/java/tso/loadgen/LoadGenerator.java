@@ -148,7 +148,8 @@ public final class LoadGenerator {
     private long start;
     private long warmupEnd;
     private long end;
-    private long issued;
+    /** When the next request is due, in nanoseconds after {@link #start}. */
+    private double nextDue;
     private long outstanding;
     private volatile boolean stopped;
     private boolean warm;
@@ -202,8 +203,7 @@ public final class LoadGenerator {
       self[0] = () -> {
         tick();
         if (!stopped) {
-          long nextDue = start + (long) (issued * 1e9 / rate);
-          long delay = Math.max(1_000, Math.min(PACE_NANOS, nextDue - System.nanoTime()));
+          long delay = Math.max(1_000, Math.min(PACE_NANOS, start + (long) nextDue - System.nanoTime()));
           loop.schedule(self[0], delay, TimeUnit.NANOSECONDS);
         }
       };
@@ -234,10 +234,10 @@ public final class LoadGenerator {
           backlog.pollFirst();
         }
       }
-      long due = (long) ((now - start) * rate / 1e9);
-      while (issued < due) {
-        long intended = start + (long) (issued * 1e9 / rate);
-        issued++;
+      long elapsed = now - start;
+      while (nextDue <= elapsed) {
+        long intended = start + (long) nextDue;
+        nextDue += 1e9 / rateAt(intended);
         Transport c = idle.pollFirst();
         if (c == null) {
           backlog.addLast(intended);
@@ -245,6 +245,20 @@ public final class LoadGenerator {
           fire(c, intended);
         }
       }
+    }
+
+    /**
+     * The rate at a moment: the target once measuring, and during the warm-up a ramp from a tenth
+     * of it to all of it over the first half, then the target. Both JVMs are still compiling then;
+     * at the full rate from the first instant their threads would take the cores from the compiler
+     * threads and the warm-up would end before the code is compiled.
+     */
+    private double rateAt(long t) {
+      long ramp = (warmupEnd - start) / 2;
+      if (t - warmupEnd >= 0 || ramp <= 0 || t - start >= ramp) {
+        return rate;
+      }
+      return rate * (0.1 + 0.9 * (double) (t - start) / ramp);
     }
 
     private void fire(Transport c, long intended) {

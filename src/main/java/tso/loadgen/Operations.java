@@ -7,37 +7,67 @@ import java.util.Arrays;
  * it got. Appended from one thread; checked once at the end: no timestamp twice, and real-time
  * order (a request sent after another's answer arrived got larger timestamps), which also covers
  * the order of answers on each connection.
+ *
+ * <p>Kept in blocks of {@link #BLOCK} entries that are never copied: growing one array by
+ * doubling would copy tens of megabytes on the sending thread in the middle of a run, and that
+ * pause would show in the latency being measured.
  */
 public final class Operations {
 
-  private long[] sent = new long[1 << 16];
-  private long[] done = new long[1 << 16];
-  private long[] first = new long[1 << 16];
-  private int[] count = new int[1 << 16];
+  static final int SHIFT = 16;
+  static final int BLOCK = 1 << SHIFT;
+  private static final int MASK = BLOCK - 1;
+
+  private final java.util.ArrayList<long[]> sentBlocks = new java.util.ArrayList<>();
+  private final java.util.ArrayList<long[]> doneBlocks = new java.util.ArrayList<>();
+  private final java.util.ArrayList<long[]> firstBlocks = new java.util.ArrayList<>();
+  private final java.util.ArrayList<int[]> countBlocks = new java.util.ArrayList<>();
   private int size;
+  // Flat copies, made once by check().
+  private long[] sent;
+  private long[] done;
+  private long[] first;
+  private int[] count;
 
   /** The outcome of {@link #check()}: how many violations, and the first one in words. */
   public record Verdict(long violations, String first) {
   }
 
   public void add(long sentNanos, long doneNanos, long firstTs, int n) {
-    if (size == sent.length) {
-      int cap = size * 2;
-      sent = Arrays.copyOf(sent, cap);
-      done = Arrays.copyOf(done, cap);
-      first = Arrays.copyOf(first, cap);
-      count = Arrays.copyOf(count, cap);
+    int b = size >>> SHIFT;
+    if (b == sentBlocks.size()) {
+      sentBlocks.add(new long[BLOCK]);
+      doneBlocks.add(new long[BLOCK]);
+      firstBlocks.add(new long[BLOCK]);
+      countBlocks.add(new int[BLOCK]);
     }
-    sent[size] = sentNanos;
-    done[size] = doneNanos;
-    first[size] = firstTs;
-    count[size] = n;
+    int i = size & MASK;
+    sentBlocks.get(b)[i] = sentNanos;
+    doneBlocks.get(b)[i] = doneNanos;
+    firstBlocks.get(b)[i] = firstTs;
+    countBlocks.get(b)[i] = n;
     size++;
   }
 
   /** Appends operation {@code i} of this list to {@code to}. */
   void copyTo(int i, Operations to) {
-    to.add(sent[i], done[i], first[i], count[i]);
+    int b = i >>> SHIFT;
+    int k = i & MASK;
+    to.add(sentBlocks.get(b)[k], doneBlocks.get(b)[k], firstBlocks.get(b)[k], countBlocks.get(b)[k]);
+  }
+
+  private void flatten() {
+    sent = new long[size];
+    done = new long[size];
+    first = new long[size];
+    count = new int[size];
+    for (int b = 0; b * BLOCK < size; b++) {
+      int n = Math.min(BLOCK, size - b * BLOCK);
+      System.arraycopy(sentBlocks.get(b), 0, sent, b * BLOCK, n);
+      System.arraycopy(doneBlocks.get(b), 0, done, b * BLOCK, n);
+      System.arraycopy(firstBlocks.get(b), 0, first, b * BLOCK, n);
+      System.arraycopy(countBlocks.get(b), 0, count, b * BLOCK, n);
+    }
   }
 
   public int size() {
@@ -50,6 +80,7 @@ public final class Operations {
 
   /** Counts duplicates (overlapping ranges) and real-time order violations. */
   public Verdict check() {
+    flatten();
     long violations = 0;
     String firstProblem = null;
     Integer[] byFirst = index();

@@ -40,13 +40,16 @@ public final class ApiVerticle extends VerticleBase {
   private final TimestampSink service;
   private final NodeView view;
   private final TsoMetrics metrics;
+  private final WarmUp warmUp;
   private HttpServer server;
 
-  public ApiVerticle(Config config, TimestampSink service, NodeView view, TsoMetrics metrics) {
+  /** @param view what the transports say of this node; readiness is also held back by {@code warmUp} */
+  public ApiVerticle(Config config, TimestampSink service, NodeView view, TsoMetrics metrics, WarmUp warmUp) {
     this.config = config;
     this.service = service;
-    this.view = view;
+    this.view = new WarmUp.Gated(view, warmUp);
     this.metrics = metrics;
+    this.warmUp = warmUp;
   }
 
   @Override
@@ -58,16 +61,13 @@ public final class ApiVerticle extends VerticleBase {
     health.register(TimestampOracleGrpcService.SERVICE_NAME, () -> Future.succeededFuture(view.ready()));
     grpc.addService(health);
     grpc.addService(ReflectionService.v1());
-    HttpApi http;
-    if (config.noopEndpoint()) {
-      // The baseline's requests are recorded like real ones, into metrics nobody scrapes.
-      TsoMetrics unseen = new TsoMetrics();
-      NoopSink noop = new NoopSink();
-      grpc.addService(new GrpcApi(noop, view, unseen, config.maxCount(), STREAM_WINDOW).noopService());
-      http = new HttpApi(service, view, metrics, config.maxCount(), noop, unseen);
-    } else {
-      http = new HttpApi(service, view, metrics, config.maxCount());
-    }
+    // The no-op baseline: served when configured, and during the start-up warm-up (the node is
+    // not ready then). Its requests are recorded like real ones, into metrics nobody scrapes.
+    TsoMetrics unseen = new TsoMetrics();
+    NoopSink noop = new NoopSink();
+    java.util.function.BooleanSupplier noopOpen = () -> config.noopEndpoint() || warmUp.running();
+    grpc.addService(new GrpcApi(noop, view, unseen, config.maxCount(), STREAM_WINDOW).noopService(noopOpen));
+    HttpApi http = new HttpApi(service, view, metrics, config.maxCount(), noop, unseen, noopOpen);
 
     HttpServerOptions options = new HttpServerOptions()
         .setHost(config.host())

@@ -52,12 +52,14 @@ public final class Node {
   private final GrpcClient grpcClient;
   private final TimestampSink sink;
   private final NodeView view;
+  private final WarmUp warmUp;
   private State state = State.NEW;
   private String coreDeployment;
   private String apiDeployment;
 
   public Node(Config config) {
     this.config = config;
+    this.warmUp = new WarmUp(config);
     this.vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(config.eventLoops()).setPreferNativeTransport(true));
     long offset = config.clockOffsetMs();
     this.clock = offset == 0 ? System::currentTimeMillis : () -> System.currentTimeMillis() + offset;
@@ -128,7 +130,7 @@ public final class Node {
         : vertx.deployVerticle(leadership);
     core.compose(id -> {
           coreDeployment = id;
-          return vertx.deployVerticle(() -> new ApiVerticle(config, sink, view, metrics),
+          return vertx.deployVerticle(() -> new ApiVerticle(config, sink, view, metrics, warmUp),
               new DeploymentOptions().setInstances(config.eventLoops()));
         })
         .onSuccess(id -> {
@@ -137,6 +139,7 @@ public final class Node {
               config.nodeId(), config.host(), config.port(), config.advertise(),
               standalone != null ? "standalone, epoch " + standalone.epoch() : "Redis mode, cluster " + config.cluster(),
               config.eventLoops(), vertx.isNativeTransportEnabled() ? "epoll" : "Java NIO");
+          warmUp.start();
           started.complete();
         })
         .onFailure(err -> closeVertx(started, err));

@@ -77,6 +77,8 @@ class ConfigTest {
     assertThat(c.queueLimit()).isEqualTo(65536);
     assertThat(c.requestTimeoutMs()).isEqualTo(2000);
     assertThat(c.shutdownGraceMs()).isEqualTo(10_000);
+    assertThat(c.warmupMs()).isEqualTo(5000);
+    assertThat(c.noopEndpoint()).isFalse();
     assertThat(c.clockOffsetMs()).isZero();
     assertThat(c.eventLoops()).isEqualTo(Math.max(1, Runtime.getRuntime().availableProcessors() - 1));
     assertThat(c.redisUrl()).isNull();
@@ -189,6 +191,7 @@ class ConfigTest {
         new Numeric(Setting.REQUEST_TIMEOUT_MS, 1, 600_000, Config::requestTimeoutMs),
         new Numeric(Setting.EVENT_LOOPS, 1, 1024, Config::eventLoops),
         new Numeric(Setting.SHUTDOWN_GRACE_MS, 0, 600_000, Config::shutdownGraceMs),
+        new Numeric(Setting.WARMUP_MS, 0, 60_000, Config::warmupMs),
         new Numeric(Setting.CLOCK_OFFSET_MS, -3_153_600_000_000L, 3_153_600_000_000L, Config::clockOffsetMs));
   }
 

@@ -121,6 +121,35 @@ class NodeProcessTest {
   }
 
   @Test
+  void readinessWaitsForTheWarmUpAndTheNoopEndpointClosesAfterIt() throws Exception {
+    HttpClient http = HttpClient.newHttpClient();
+    try (NodeProcess node = NodeProcess.start(dir, Ports.free(), Map.of("TSO_WARMUP_MS", "1500"),
+        "--data-dir", dir.resolve("data").toString())) {
+      // Listening, and serving timestamps, while the warm-up runs; not ready until it is over.
+      long t0 = System.nanoTime();
+      int status = 0;
+      while (status != 200 && System.nanoTime() - t0 < TimeUnit.SECONDS.toNanos(20)) {
+        try {
+          status = http.send(HttpRequest.newBuilder(URI.create(node.url() + "/v1/timestamps"))
+              .POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.discarding()).statusCode();
+        } catch (java.io.IOException e) {
+          Thread.sleep(20);
+        }
+      }
+      assertThat(status).isEqualTo(200);
+      assertThat(http.send(HttpRequest.newBuilder(URI.create(node.url() + "/health/ready")).build(),
+          HttpResponse.BodyHandlers.discarding()).statusCode()).as("ready during the warm-up").isEqualTo(503);
+      node.awaitReady();
+      long readyAfterMs = (System.nanoTime() - t0) / 1_000_000;
+      assertThat(readyAfterMs).isGreaterThanOrEqualTo(1000);
+      assertThat(node.output()).contains("warmed up:");
+      assertThat(http.send(HttpRequest.newBuilder(URI.create(node.url() + "/v1/noop"))
+          .POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.discarding()).statusCode())
+          .as("the no-op endpoint after the warm-up").isEqualTo(404);
+    }
+  }
+
+  @Test
   void aBadValueStopsStartUpWithOneLineNamingIt() throws Exception {
     try (NodeProcess node = NodeProcess.start(dir, Ports.free(), "--window-ms", "5")) {
       assertThat(node.awaitExit(30)).isEqualTo(2);

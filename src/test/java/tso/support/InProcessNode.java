@@ -23,6 +23,7 @@ public final class InProcessNode implements AutoCloseable {
     flags.put(Setting.PORT, Integer.toString(port));
     flags.put(Setting.DATA_DIR, dataDir.toString());
     flags.put(Setting.NODE_ID, "test-node");
+    flags.put(Setting.WARMUP_MS, "0"); // a test's node is driven by the test at once
     flags.putAll(extra);
     flags.putIfAbsent(Setting.ADVERTISE, "127.0.0.1:" + port);
     config = Config.resolve(flags, Map.of());

@@ -49,6 +49,7 @@ public final class NodeProcess implements AutoCloseable {
     Path log = Files.createTempFile(workDir, "node-" + port + "-", ".log");
     ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
     pb.environment().keySet().removeIf(k -> k.startsWith("TSO_"));
+    pb.environment().put("TSO_WARMUP_MS", "0"); // unless the test asks for it
     pb.environment().putAll(env);
     return new NodeProcess(port, log, pb.start());
   }

@@ -76,13 +76,26 @@ public final class GrpcApi {
 
   /**
    * {@code tso.v1.Noop}: the same two timestamp methods, the same code, answered by whatever sink
-   * this instance was built with (the no-op one, for benchmarks).
+   * this instance was built with (the no-op one, for benchmarks); UNIMPLEMENTED while {@code open}
+   * says no.
    */
-  public Service noopService() {
+  public Service noopService(java.util.function.BooleanSupplier open) {
     ServiceName name = NoopGrpcService.SERVICE_NAME;
     return Service.service(name, NoopGrpcService.SERVICE_DESCRIPTOR)
-        .bind(getTimestamps(name), this::unary)
-        .bind(streamTimestamps(name), this::stream)
+        .bind(getTimestamps(name), req -> {
+          if (open.getAsBoolean()) {
+            unary(req);
+          } else {
+            req.response().status(GrpcStatus.UNIMPLEMENTED).statusMessage("TSO_NOOP_ENDPOINT is off").end();
+          }
+        })
+        .bind(streamTimestamps(name), req -> {
+          if (open.getAsBoolean()) {
+            stream(req);
+          } else {
+            req.response().status(GrpcStatus.UNIMPLEMENTED).statusMessage("TSO_NOOP_ENDPOINT is off").end();
+          }
+        })
         .build();
   }
 

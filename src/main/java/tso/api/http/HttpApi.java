@@ -42,24 +42,27 @@ public final class HttpApi {
   private final int maxCount;
   private final TimestampSink noop;
   private final TsoMetrics noopMetrics;
+  private final java.util.function.BooleanSupplier noopOpen;
 
   public HttpApi(TimestampSink service, NodeView view, TsoMetrics metrics, int maxCount) {
-    this(service, view, metrics, maxCount, null, null);
+    this(service, view, metrics, maxCount, null, null, () -> false);
   }
 
   /**
    * @param noop        when not null, {@code POST /v1/noop} is served through it: the same
    *                    parsing and encoding as {@code /v1/timestamps}, for benchmarks
    * @param noopMetrics where the no-op requests are recorded (kept out of the served metrics)
+   * @param noopOpen    whether it is served now (configured, or the start-up warm-up runs)
    */
   public HttpApi(TimestampSink service, NodeView view, TsoMetrics metrics, int maxCount, TimestampSink noop,
-      TsoMetrics noopMetrics) {
+      TsoMetrics noopMetrics, java.util.function.BooleanSupplier noopOpen) {
     this.service = service;
     this.view = view;
     this.metrics = metrics;
     this.maxCount = maxCount;
     this.noop = noop;
     this.noopMetrics = noopMetrics;
+    this.noopOpen = noopOpen;
   }
 
   /** Routes one request; every path and method of the contract, 404 and 405 for the rest. */
@@ -75,7 +78,7 @@ public final class HttpApi {
         }
       }
       case "/v1/noop" -> {
-        if (noop == null) {
+        if (noop == null || !noopOpen.getAsBoolean()) {
           error(req.response(), 404, "NOT_FOUND", "no such path: /v1/noop (TSO_NOOP_ENDPOINT is off)", false);
         } else if (method == HttpMethod.POST) {
           timestamps(req, noop, noopMetrics);
