@@ -62,6 +62,18 @@ public final class TsoMetrics {
   private final Map<String, Counter> forwarded = new ConcurrentHashMap<>();
 
   public TsoMetrics() {
+    this(true);
+  }
+
+  /**
+   * Request meters only, without the JVM and process meters: a registry nobody scrapes, for
+   * requests that must cost what real ones cost but not count among them (the no-op baseline).
+   */
+  public static TsoMetrics unscraped() {
+    return new TsoMetrics(false);
+  }
+
+  private TsoMetrics(boolean jvm) {
     for (Api api : Api.values()) {
       ok.put(api, Counter.builder("tso_requests_total").description("Timestamp requests by API and outcome")
           .tag("api", api.tag).tag("outcome", "ok").register(registry));
@@ -114,11 +126,13 @@ public final class TsoMetrics {
         .description("Bound writes Redis refused because this node no longer held the lease").register(registry);
     redisErrors = Counter.builder("tso_redis_errors_total").description("Redis calls that failed or timed out")
         .register(registry);
-    new JvmMemoryMetrics().bindTo(registry);
-    new JvmGcMetrics().bindTo(registry);
-    new JvmThreadMetrics().bindTo(registry);
-    new ProcessorMetrics().bindTo(registry);
-    new UptimeMetrics().bindTo(registry);
+    if (jvm) {
+      new JvmMemoryMetrics().bindTo(registry);
+      new JvmGcMetrics().bindTo(registry);
+      new JvmThreadMetrics().bindTo(registry);
+      new ProcessorMetrics().bindTo(registry);
+      new UptimeMetrics().bindTo(registry);
+    }
   }
 
   /** Records a request that got timestamps. */

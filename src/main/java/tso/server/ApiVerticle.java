@@ -63,7 +63,7 @@ public final class ApiVerticle extends VerticleBase {
     grpc.addService(ReflectionService.v1());
     // The no-op baseline: served when configured, and during the start-up warm-up (the node is
     // not ready then). Its requests are recorded like real ones, into metrics nobody scrapes.
-    TsoMetrics unseen = new TsoMetrics();
+    TsoMetrics unseen = TsoMetrics.unscraped();
     NoopSink noop = new NoopSink();
     java.util.function.BooleanSupplier noopOpen = () -> config.noopEndpoint() || warmUp.running();
     grpc.addService(new GrpcApi(noop, view, unseen, config.maxCount(), STREAM_WINDOW).noopService(noopOpen));
