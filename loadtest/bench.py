@@ -71,6 +71,7 @@ def wait_until(check, seconds, what):
 
 class Node:
     def __init__(self, name, env):
+        self.name = name
         self.port = free_port()
         self.url = "http://127.0.0.1:%d" % self.port
         self.log = os.path.join(TMP, name + ".log")
@@ -138,12 +139,22 @@ def redis_server():
     return found
 
 
+def loadgen_args(target, protocol, rate, connections, duration, warmup, json_path):
+    return [TSO, "loadgen", "--target", target, "--protocol", protocol, "--rate", str(rate),
+            "--connections", str(connections), "--duration", "%ds" % duration, "--warmup", "%ds" % warmup,
+            "--quiet", "--json", json_path]
+
+
+def background_30k(target, json_path, warm):
+    """30,000 requests/s over HTTP in the background, while a fault is injected (f and g)."""
+    return subprocess.Popen(loadgen_args(target, "http", 30000, 32, secs(20, 12), warm, json_path),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def loadgen(name, target, protocol, rate, connections, duration, warmup, extra=(), hgrm=False):
     """Runs the generator; returns its JSON summary (plus the hgrm path when asked)."""
     path = os.path.join(TMP, name + ".json")
-    args = [TSO, "loadgen", "--target", target, "--protocol", protocol, "--rate", str(rate),
-            "--connections", str(connections), "--duration", "%ds" % duration, "--warmup", "%ds" % warmup,
-            "--quiet", "--json", path] + list(extra)
+    args = loadgen_args(target, protocol, rate, connections, duration, warmup, path) + list(extra)
     if hgrm:
         args += ["--hgrm", os.path.join(TMP, name + ".hgrm")]
     out = subprocess.run(args, capture_output=True, text=True)
@@ -297,10 +308,7 @@ def part_f(results):
         try:
             loadgen("f-warm-%d" % i, node.url, "http", 0, 32, secs(5, 2), 1)
             warm, before = secs(5, 2), secs(5, 3)
-            proc = subprocess.Popen([TSO, "loadgen", "--target", node.url, "--protocol", "http", "--rate", "30000",
-                                     "--connections", "32", "--duration", "%ds" % secs(20, 12), "--warmup", "%ds" % warm,
-                                     "--quiet", "--json", os.path.join(TMP, "f-%d.json" % i)],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            proc = background_30k(node.url, os.path.join(TMP, "f-%d.json" % i), warm)
             time.sleep(1.0 + warm + before)
             redis.proc.send_signal(signal.SIGSTOP)
             paused_at = time.time()
@@ -342,18 +350,15 @@ def part_g(results):
         try:
             for n in nodes:
                 n.ready()
-            leader_id = None
             wait_until(lambda: (nodes[0].leader() or {}).get("leader") is not None, 20, "a leader")
             leader_id = nodes[0].leader()["leader"]["nodeId"]
-            leader = next(n for n in nodes if ("g%d-n%d" % (i, nodes.index(n))) == leader_id)
+            leader = next(n for n in nodes if n.name == leader_id)
             followers = [n for n in nodes if n is not leader]
             target = ",".join(n.url for n in followers)
             loadgen("g-warm-%d" % i, target, "http", 0, 32, secs(5, 2), 1)
             warm, before = secs(5, 2), secs(5, 3)
             path = os.path.join(TMP, "g-%d.json" % i)
-            proc = subprocess.Popen([TSO, "loadgen", "--target", target, "--protocol", "http", "--rate", "30000",
-                                     "--connections", "32", "--duration", "%ds" % secs(20, 12), "--warmup", "%ds" % warm,
-                                     "--quiet", "--json", path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            proc = background_30k(target, path, warm)
             time.sleep(1.0 + warm + before)
             leader.stop(signal.SIGKILL)
             killed_at = time.time()

@@ -82,21 +82,20 @@ public final class GrpcApi {
   public Service noopService(java.util.function.BooleanSupplier open) {
     ServiceName name = NoopGrpcService.SERVICE_NAME;
     return Service.service(name, NoopGrpcService.SERVICE_DESCRIPTOR)
-        .bind(getTimestamps(name), req -> {
-          if (open.getAsBoolean()) {
-            unary(req);
-          } else {
-            req.response().status(GrpcStatus.UNIMPLEMENTED).statusMessage("TSO_NOOP_ENDPOINT is off").end();
-          }
-        })
-        .bind(streamTimestamps(name), req -> {
-          if (open.getAsBoolean()) {
-            stream(req);
-          } else {
-            req.response().status(GrpcStatus.UNIMPLEMENTED).statusMessage("TSO_NOOP_ENDPOINT is off").end();
-          }
-        })
+        .bind(getTimestamps(name), whenOpen(open, this::unary))
+        .bind(streamTimestamps(name), whenOpen(open, this::stream))
         .build();
+  }
+
+  private static <Req, Resp> io.vertx.core.Handler<GrpcServerRequest<Req, Resp>> whenOpen(
+      java.util.function.BooleanSupplier open, io.vertx.core.Handler<GrpcServerRequest<Req, Resp>> handler) {
+    return req -> {
+      if (open.getAsBoolean()) {
+        handler.handle(req);
+      } else {
+        req.response().status(GrpcStatus.UNIMPLEMENTED).statusMessage("TSO_NOOP_ENDPOINT is off").end();
+      }
+    };
   }
 
   /** count 0 means 1; returns -1 when out of range (uint32 arrives as a signed int). */
