@@ -1,0 +1,236 @@
+package tso.server;
+
+import static java.util.concurrent.TimeUnit.SECONDS;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpVersion;
+import io.vertx.core.net.SocketAddress;
+import io.vertx.grpc.client.GrpcClient;
+
+import java.io.ByteArrayOutputStream;
+import java.io.DataInputStream;
+import java.io.EOFException;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.Socket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicLong;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+import tso.config.Config;
+import tso.config.Setting;
+import tso.metrics.TsoMetrics;
+import tso.proto.v1.GetTimestampsRequest;
+import tso.proto.v1.TimestampOracleGrpcClient;
+import tso.store.StoredBound;
+import tso.support.InProcessNode;
+import tso.support.Ports;
+
+/**
+ * The bounds as a client meets them on the wire: a full allocator queue is answered at once with
+ * 429 and {@code Retry-After} over HTTP and RESOURCE_EXHAUSTED over gRPC; an HTTP/2 connection
+ * may hold at most {@link ApiVerticle#MAX_CONCURRENT_STREAMS} streams, and the protocol refuses
+ * the next one.
+ */
+@Timeout(value = 60, unit = SECONDS)
+class BoundsTest {
+
+  private static final long T0 = 1_700_000_000_000L;
+
+  @TempDir
+  Path dir;
+  private Vertx vertx;
+
+  @AfterEach
+  void close() throws Exception {
+    if (vertx != null) {
+      get(vertx.close());
+    }
+  }
+
+  @Test
+  void aFullQueueIsRefusedAtOnceWith429AndRetryAfterOverHttpAndResourceExhaustedOverGrpc() throws Exception {
+    vertx = Vertx.vertx();
+    AtomicLong clock = new AtomicLong(T0);
+    TimestampServiceTest.FakeStore store = new TimestampServiceTest.FakeStore(StoredBound.NONE);
+    int limit = 4;
+    TimestampService service = new TimestampService(new TimestampService.Settings(3000, limit, 30_000, 10), store,
+        clock::get, new TsoMetrics());
+    get(vertx.deployVerticle(service));
+    int port = Ports.free();
+    Map<Setting, String> flags = new EnumMap<>(Setting.class);
+    flags.put(Setting.HOST, "127.0.0.1");
+    flags.put(Setting.PORT, Integer.toString(port));
+    flags.put(Setting.DATA_DIR, dir.toString());
+    flags.put(Setting.WARMUP_MS, "0");
+    Config config = Config.resolve(flags, Map.of());
+    get(vertx.deployVerticle(new ApiVerticle(config, service, new StandaloneView("n1", "127.0.0.1:" + port, service),
+        new TsoMetrics(), new WarmUp(config))));
+
+    // Past the bound, with the store holding the extension: requests wait until the queue is full.
+    store.mode(TimestampServiceTest.Mode.HOLD);
+    clock.set(T0 + 5000);
+    HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+    HttpRequest post = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v1/timestamps"))
+        .timeout(Duration.ofSeconds(20)).POST(HttpRequest.BodyPublishers.noBody()).build();
+    List<CompletableFuture<HttpResponse<String>>> waiting = new ArrayList<>();
+    for (int i = 0; i < limit; i++) {
+      waiting.add(http.sendAsync(post, HttpResponse.BodyHandlers.ofString()));
+    }
+    await().atMost(Duration.ofSeconds(10)).until(() -> service.queueDepth() == limit);
+
+    long t0 = System.nanoTime();
+    HttpResponse<String> refused = http.send(post, HttpResponse.BodyHandlers.ofString());
+    long httpMs = (System.nanoTime() - t0) / 1_000_000;
+    assertThat(refused.statusCode()).isEqualTo(429);
+    assertThat(refused.headers().firstValue("Retry-After")).hasValue("1");
+    assertThat(refused.body()).contains("\"code\":\"RESOURCE_EXHAUSTED\"");
+    assertThat(httpMs).as("refused at once, not after the request timeout").isLessThan(2000);
+
+    GrpcClient grpc = GrpcClient.client(vertx, new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
+        .setHttp2ClearTextUpgrade(false));
+    TimestampOracleGrpcClient stub = TimestampOracleGrpcClient.create(grpc, SocketAddress.inetSocketAddress(port, "127.0.0.1"));
+    t0 = System.nanoTime();
+    Throwable grpcRefused = stub.getTimestamps(GetTimestampsRequest.newBuilder().setCount(1).build())
+        .toCompletionStage().toCompletableFuture().handle((r, e) -> e).get(20, SECONDS);
+    long grpcMs = (System.nanoTime() - t0) / 1_000_000;
+    assertThat(grpcRefused).isNotNull();
+    assertThat(grpcRefused.getMessage()).contains("RESOURCE_EXHAUSTED");
+    assertThat(grpcMs).isLessThan(2000);
+    assertThat(waiting).noneMatch(CompletableFuture::isDone);
+
+    // The extension lands: the ones that waited are served.
+    store.completeHeld();
+    for (CompletableFuture<HttpResponse<String>> w : waiting) {
+      assertThat(w.get(20, SECONDS).statusCode()).isEqualTo(200);
+    }
+  }
+
+  @Test
+  void anHttp2ConnectionHoldsAtMost1024StreamsAndTheNextIsRefused() throws Exception {
+    try (InProcessNode node = new InProcessNode(dir.resolve("data"));
+         Socket socket = new Socket("127.0.0.1", node.port)) {
+      socket.setSoTimeout(20_000);
+      OutputStream out = socket.getOutputStream();
+      DataInputStream in = new DataInputStream(socket.getInputStream());
+      out.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+      frame(out, 0x4, 0, 0, new byte[0]); // our SETTINGS: defaults
+      out.flush();
+
+      // The server's limits bind once we acknowledge its SETTINGS (RFC 9113, 6.5.3): read them
+      // and acknowledge them before opening streams.
+      Map<Integer, Long> settings = new TreeMap<>();
+      Map<Integer, Integer> resets = new TreeMap<>();
+      while (settings.isEmpty()) {
+        readFrame(in, out, settings, resets);
+      }
+      assertThat(settings).as("SETTINGS_MAX_CONCURRENT_STREAMS").containsEntry(0x3, (long) ApiVerticle.MAX_CONCURRENT_STREAMS);
+
+      // Streams opened with their headers and no message: each stays open, waiting for the body.
+      int limit = ApiVerticle.MAX_CONCURRENT_STREAMS;
+      int extra = 8;
+      byte[] headers = grpcHeaders("127.0.0.1:" + node.port);
+      ByteArrayOutputStream all = new ByteArrayOutputStream();
+      for (int i = 0; i < limit + extra; i++) {
+        frame(all, 0x1, 0x4, 1 + 2 * i, headers); // HEADERS, END_HEADERS
+      }
+      out.write(all.toByteArray());
+      out.flush();
+      while (resets.size() < extra) {
+        readFrame(in, out, settings, resets);
+      }
+      List<Integer> refusedStreams = new ArrayList<>();
+      for (int i = limit; i < limit + extra; i++) {
+        refusedStreams.add(1 + 2 * i);
+      }
+      assertThat(resets.keySet()).as("streams reset").containsExactlyElementsOf(refusedStreams);
+      assertThat(resets.values()).as("reset codes").allMatch(code -> code == 0x7); // REFUSED_STREAM
+    } catch (EOFException e) {
+      throw new AssertionError("the server closed the connection", e);
+    }
+  }
+
+  /** Reads one frame: SETTINGS are recorded and acknowledged, RST_STREAM recorded, GOAWAY fails. */
+  private static void readFrame(DataInputStream in, OutputStream out, Map<Integer, Long> settings,
+      Map<Integer, Integer> resets) throws IOException {
+    int length = (in.readUnsignedShort() << 8) | in.readUnsignedByte();
+    int type = in.readUnsignedByte();
+    int flags = in.readUnsignedByte();
+    int stream = in.readInt() & 0x7fffffff;
+    byte[] payload = new byte[length];
+    in.readFully(payload);
+    if (type == 0x4 && (flags & 0x1) == 0) { // SETTINGS, not an ACK
+      for (int p = 0; p + 6 <= length; p += 6) {
+        settings.put(((payload[p] & 0xff) << 8) | (payload[p + 1] & 0xff), int32(payload, p + 2) & 0xffffffffL);
+      }
+      frame(out, 0x4, 0x1, 0, new byte[0]);
+      out.flush();
+    } else if (type == 0x3) { // RST_STREAM
+      resets.put(stream, int32(payload, 0));
+    } else if (type == 0x7) { // GOAWAY
+      throw new AssertionError("the server closed the connection instead of refusing streams");
+    }
+  }
+
+  private static int int32(byte[] b, int at) {
+    return ((b[at] & 0xff) << 24) | ((b[at + 1] & 0xff) << 16) | ((b[at + 2] & 0xff) << 8) | (b[at + 3] & 0xff);
+  }
+
+  /** HPACK for a gRPC StreamTimestamps call: indexed and literal-without-indexing fields only. */
+  private static byte[] grpcHeaders(String authority) throws IOException {
+    ByteArrayOutputStream b = new ByteArrayOutputStream();
+    b.write(0x83); // :method POST
+    b.write(0x86); // :scheme http
+    literal(b, new byte[] {0x04}, "/tso.v1.TimestampOracle/StreamTimestamps"); // :path
+    literal(b, new byte[] {0x01}, authority); // :authority
+    literal(b, new byte[] {0x0f, 0x10}, "application/grpc"); // content-type (static index 31)
+    b.write(0x00); // te, a new name
+    string(b, "te");
+    string(b, "trailers");
+    return b.toByteArray();
+  }
+
+  private static void literal(ByteArrayOutputStream b, byte[] nameIndex, String value) throws IOException {
+    b.write(nameIndex);
+    string(b, value);
+  }
+
+  private static void string(ByteArrayOutputStream b, String s) throws IOException {
+    byte[] bytes = s.getBytes(StandardCharsets.US_ASCII);
+    if (bytes.length >= 127) {
+      throw new IllegalArgumentException("too long for a one-byte length: " + s);
+    }
+    b.write(bytes.length);
+    b.write(bytes);
+  }
+
+  private static void frame(OutputStream out, int type, int flags, int stream, byte[] payload) throws IOException {
+    out.write(new byte[] {(byte) (payload.length >>> 16), (byte) (payload.length >>> 8), (byte) payload.length,
+        (byte) type, (byte) flags, (byte) (stream >>> 24), (byte) (stream >>> 16), (byte) (stream >>> 8), (byte) stream});
+    out.write(payload);
+  }
+
+  private static <T> T get(Future<T> f) throws Exception {
+    return f.toCompletionStage().toCompletableFuture().get(20, SECONDS);
+  }
+}
