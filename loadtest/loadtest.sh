@@ -13,7 +13,7 @@ bin/tso server --host 127.0.0.1 --port "$port" --data-dir "$data/node" > "$data/
 server=$!
 cleanup() { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$data"; }
 trap cleanup EXIT
-for i in $(seq 1 300); do  # up to 30 s: the node warms itself up (TSO_WARMUP_MS) before it is ready
+for i in $(seq 1 600); do  # up to 60 s: the node warms itself up (TSO_WARMUP_MS, up to 3x on a busy JIT) before it is ready
   if curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health/ready" 2>/dev/null | grep -q 200; then break; fi
   sleep 0.1
 done

@@ -22,7 +22,7 @@ public enum Setting {
   REQUEST_TIMEOUT_MS("TSO_REQUEST_TIMEOUT_MS", "--request-timeout-ms", "2000", "longest a request waits for a bound before 503 UNAVAILABLE"),
   EVENT_LOOPS("TSO_EVENT_LOOPS", "--event-loops", null, "event-loop threads (default: the number of CPUs minus one, at least 1)"),
   SHUTDOWN_GRACE_MS("TSO_SHUTDOWN_GRACE_MS", "--shutdown-grace-ms", "10000", "on SIGTERM, longest wait for in-flight requests"),
-  WARMUP_MS("TSO_WARMUP_MS", "--warmup-ms", "5000", "at start-up, drive this node's own stack (no-op endpoint, HTTP and gRPC) this long before reporting ready, so the JIT has compiled it; 0 = off"),
+  WARMUP_MS("TSO_WARMUP_MS", "--warmup-ms", "5000", "at start-up, drive this node's own stack (HTTP and gRPC) at least this long, up to 3x while the JIT compiler is busy, before reporting ready; 0 = off"),
   NOOP_ENDPOINT("TSO_NOOP_ENDPOINT", "--noop-endpoint", "false", "true: also serve the no-op baseline (POST /v1/noop, gRPC tso.v1.Noop) for benchmarks"),
   CLOCK_OFFSET_MS("TSO_CLOCK_OFFSET_MS", "--clock-offset-ms", "0", "added to the wall clock (fault injection and tests only)");
 

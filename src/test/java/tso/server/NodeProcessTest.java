@@ -142,7 +142,13 @@ class NodeProcessTest {
       node.awaitReady();
       long readyAfterMs = (System.nanoTime() - t0) / 1_000_000;
       assertThat(readyAfterMs).isGreaterThanOrEqualTo(1000);
-      assertThat(node.output()).contains("warmed up:");
+      assertThat(node.output()).contains("warmed up:").contains("timestamp API");
+      // A standalone node warms its real timestamp path: the requests show in its metrics.
+      String metrics = http.send(HttpRequest.newBuilder(URI.create(node.url() + "/metrics")).build(),
+          HttpResponse.BodyHandlers.ofString()).body();
+      long warmUpRequests = metrics.lines().filter(l -> l.startsWith("tso_requests_total") && l.contains("api=\"grpc_unary\"")
+          && l.contains("outcome=\"ok\"")).mapToLong(l -> (long) Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).sum();
+      assertThat(warmUpRequests).as("gRPC unary requests of the warm-up in tso_requests_total").isGreaterThan(1000);
       assertThat(http.send(HttpRequest.newBuilder(URI.create(node.url() + "/v1/noop"))
           .POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.discarding()).statusCode())
           .as("the no-op endpoint after the warm-up").isEqualTo(404);
