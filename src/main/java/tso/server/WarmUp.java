@@ -7,7 +7,6 @@ import java.util.List;
 
 import tso.config.Config;
 import tso.loadgen.LoadGenerator;
-import tso.loadgen.Report;
 import tso.loadgen.Settings;
 
 /**
@@ -22,9 +21,14 @@ import tso.loadgen.Settings;
  * left the allocator's path and the real answers cold, and the first real load still paid seconds
  * of compiling. A node in Redis mode is driven through the no-op endpoint, which hands out no
  * timestamps and asks nothing of the allocator, the leader or Redis; it is served only while this
- * runs (or when configured). Afterwards the warm-up waits (up to {@link #SETTLE_MAX_MS}) until the
- * JIT compiler has been idle for {@link #SETTLE_QUIET_MS}: the compilations queued by the warm-up
- * otherwise take a core from the first real requests. The node serves timestamps during the
+ * runs (or when configured).
+ *
+ * <p>On a small machine the one C2 compiler thread falls behind under the warm-up's own load and
+ * leaves methods queued at a lower tier, to be compiled under the first real load. So after
+ * {@code TSO_WARMUP_MS} further rounds of traffic follow while the compiler worked more than
+ * {@link #QUIET_SHARE} of the last one (up to {@link #MAX_FACTOR} times {@code TSO_WARMUP_MS} in
+ * all), and then the warm-up waits (up to {@link #SETTLE_MAX_MS}) until the compiler has been
+ * idle for {@link #SETTLE_QUIET_MS}. The node serves timestamps during the
  * warm-up already; only readiness waits for it.
  */
 public final class WarmUp {
