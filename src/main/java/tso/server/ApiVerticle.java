@@ -61,11 +61,12 @@ public final class ApiVerticle extends VerticleBase {
     health.register(TimestampOracleGrpcService.SERVICE_NAME, () -> Future.succeededFuture(view.ready()));
     grpc.addService(health);
     grpc.addService(ReflectionService.v1());
-    // The no-op baseline: served when configured, and during the start-up warm-up (the node is
-    // not ready then). Its requests are recorded like real ones, into metrics nobody scrapes.
+    // The no-op baseline: served when configured, and while a Redis-mode node's start-up warm-up
+    // drives it (the node is not ready then). Its requests are recorded like real ones, into
+    // metrics nobody scrapes.
     TsoMetrics unseen = TsoMetrics.unscraped();
     NoopSink noop = new NoopSink();
-    java.util.function.BooleanSupplier noopOpen = () -> config.noopEndpoint() || warmUp.running();
+    java.util.function.BooleanSupplier noopOpen = () -> config.noopEndpoint() || warmUp.drivesNoop();
     grpc.addService(new GrpcApi(noop, view, unseen, config.maxCount(), STREAM_WINDOW).noopService(noopOpen));
     HttpApi http = new HttpApi(service, view, metrics, config.maxCount(), noop, unseen, noopOpen);
 

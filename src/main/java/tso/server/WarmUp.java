@@ -55,9 +55,12 @@ public final class WarmUp {
     this.done = config.warmupMs() == 0;
   }
 
-  /** True while the warm-up traffic runs (the no-op endpoint is open for it). */
-  public boolean running() {
-    return running;
+  /**
+   * True while the warm-up drives the no-op endpoint (a node in Redis mode), which is open for it
+   * then; a standalone node warms up through its real API and keeps the endpoint closed.
+   */
+  public boolean drivesNoop() {
+    return running && !config.standalone();
   }
 
   /** True once it has finished, or when there is none. */

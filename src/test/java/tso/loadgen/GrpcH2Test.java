@@ -3,7 +3,6 @@ package tso.loadgen;
 import static java.util.concurrent.TimeUnit.SECONDS;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.handler.codec.http2.DefaultHttp2Headers;
 import io.netty.handler.codec.http2.DefaultHttp2HeadersDecoder;
@@ -31,6 +30,8 @@ import org.junit.jupiter.api.Timeout;
 
 import tso.proto.v1.GetTimestampsRequest;
 import tso.proto.v1.TimestampRange;
+import tso.support.H2Frames;
+import tso.support.H2Frames.Frame;
 
 /**
  * The generator's hand-framed gRPC client against a scripted HTTP/2 peer: what it sends, and how
@@ -70,8 +71,8 @@ class GrpcH2Test {
       peer.ping(new byte[] {1, 2, 3, 4, 5, 6, 7, 8});
 
       Frame headers = peer.read();
-      assertThat(headers.type).isEqualTo(0x1);
-      assertThat(headers.stream).isEqualTo(1);
+      assertThat(headers.type()).isEqualTo(0x1);
+      assertThat(headers.stream()).isEqualTo(1);
       Http2Headers h = peer.decode(headers);
       assertThat(h.method().toString()).isEqualTo("POST");
       assertThat(h.scheme().toString()).isEqualTo("http");
@@ -80,9 +81,9 @@ class GrpcH2Test {
       assertThat(h.get("content-type").toString()).isEqualTo("application/grpc");
       assertThat(h.get("te").toString()).isEqualTo("trailers");
       Frame data = peer.read();
-      assertThat(data.type).isEqualTo(0x0);
-      assertThat(data.flags & 0x1).as("END_STREAM").isEqualTo(1);
-      assertThat(GetTimestampsRequest.parseFrom(java.util.Arrays.copyOfRange(data.payload, 5, data.payload.length))
+      assertThat(data.type()).isEqualTo(0x0);
+      assertThat(data.flags() & 0x1).as("END_STREAM").isEqualTo(1);
+      assertThat(GetTimestampsRequest.parseFrom(java.util.Arrays.copyOfRange(data.payload(), 5, data.payload().length))
           .getCount()).isEqualTo(3);
 
       // Response headers in a HEADERS and a CONTINUATION frame, a padded DATA frame, trailers.
@@ -129,12 +130,12 @@ class GrpcH2Test {
     }
     try (Peer peer = new Peer(server.accept())) {
       peer.handshake(100);
-      assertThat(peer.read().type).isEqualTo(0x1); // the stream's HEADERS
+      assertThat(peer.read().type()).isEqualTo(0x1); // the stream's HEADERS
       long bytes = 0;
       for (int i = 0; i < fit; i++) {
         Frame f = peer.read();
-        assertThat(f.type).isEqualTo(0x0);
-        bytes += f.payload.length;
+        assertThat(f.type()).isEqualTo(0x0);
+        bytes += f.payload().length;
       }
       assertThat(bytes).isLessThanOrEqualTo(65_535);
       assertThat(peer.poll(300)).as("nothing beyond the window").isNull();
@@ -143,7 +144,7 @@ class GrpcH2Test {
       peer.write(0x8, 0, 0, increment);
       peer.write(0x8, 0, 1, increment);
       for (int i = 0; i < 100; i++) {
-        assertThat(peer.read().type).isEqualTo(0x0);
+        assertThat(peer.read().type()).isEqualTo(0x0);
       }
       // Answers come back in order on the one stream.
       for (int i = 0; i < fit + 100; i++) {
@@ -212,9 +213,6 @@ class GrpcH2Test {
     return m;
   }
 
-  record Frame(int type, int flags, int stream, byte[] payload) {
-  }
-
   /** The server's end of one connection, driven by the test. */
   private static final class Peer implements AutoCloseable {
     private final Socket socket;
@@ -239,19 +237,19 @@ class GrpcH2Test {
       assertThat(new String(preface, java.nio.charset.StandardCharsets.US_ASCII))
           .isEqualTo("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
       Frame settings = readFromSocket();
-      assertThat(settings.type).isEqualTo(0x4);
+      assertThat(settings.type()).isEqualTo(0x4);
       List<long[]> pairs = new ArrayList<>();
-      for (int p = 0; p + 6 <= settings.payload.length; p += 6) {
-        pairs.add(new long[] {((settings.payload[p] & 0xff) << 8) | (settings.payload[p + 1] & 0xff),
-            uint32(settings.payload, p + 2)});
+      for (int p = 0; p + 6 <= settings.payload().length; p += 6) {
+        pairs.add(new long[] {((settings.payload()[p] & 0xff) << 8) | (settings.payload()[p + 1] & 0xff),
+            H2Frames.uint32(settings.payload(), p + 2)});
       }
       write(0x4, 0, 0, new byte[] {0, 0x3, 0, 0, 0, (byte) maxStreams});
       boolean acked = false;
       while (!acked) {
         Frame f = readFromSocket();
-        if (f.type == 0x4 && f.flags == 0x1) {
+        if (f.type() == 0x4 && f.flags() == 0x1) {
           acked = true;
-        } else if (f.type != 0x8) { // the client's WINDOW_UPDATE for the connection
+        } else if (f.type() != 0x8) { // the client's WINDOW_UPDATE for the connection
           early.addLast(f);
         }
       }
@@ -262,23 +260,23 @@ class GrpcH2Test {
       write(0x6, 0, 0, data);
       List<Frame> others = new ArrayList<>();
       Frame f;
-      while ((f = readFromSocket()).type != 0x6) {
+      while ((f = readFromSocket()).type() != 0x6) {
         others.add(f);
       }
       early.addAll(others);
-      assertThat(f.flags).isEqualTo(0x1);
-      assertThat(f.payload).containsExactly(data);
+      assertThat(f.flags()).isEqualTo(0x1);
+      assertThat(f.payload()).containsExactly(data);
     }
 
     /** Reads one unary request's HEADERS and DATA on {@code stream}. */
     void readRequest(int stream) throws Exception {
       Frame h = read();
-      assertThat(h.type).isEqualTo(0x1);
-      assertThat(h.stream).isEqualTo(stream);
+      assertThat(h.type()).isEqualTo(0x1);
+      assertThat(h.stream()).isEqualTo(stream);
       decode(h);
       Frame d = read();
-      assertThat(d.type).isEqualTo(0x0);
-      assertThat(d.stream).isEqualTo(stream);
+      assertThat(d.type()).isEqualTo(0x0);
+      assertThat(d.stream()).isEqualTo(stream);
     }
 
     /** A whole unary answer: headers, the message, trailers. */
@@ -289,15 +287,11 @@ class GrpcH2Test {
     }
 
     Http2Headers decode(Frame f) throws Exception {
-      return decoder.decodeHeaders(f.stream, Unpooled.wrappedBuffer(f.payload));
+      return decoder.decodeHeaders(f.stream(), Unpooled.wrappedBuffer(f.payload()));
     }
 
     byte[] encode(int stream, Http2Headers h) throws Exception {
-      ByteBuf b = Unpooled.buffer();
-      encoder.encodeHeaders(stream, h, b);
-      byte[] bytes = new byte[b.readableBytes()];
-      b.readBytes(bytes);
-      return bytes;
+      return H2Frames.encode(encoder, stream, h);
     }
 
     Frame read() throws IOException {
@@ -305,13 +299,7 @@ class GrpcH2Test {
     }
 
     private Frame readFromSocket() throws IOException {
-      int length = (in.readUnsignedShort() << 8) | in.readUnsignedByte();
-      int type = in.readUnsignedByte();
-      int flags = in.readUnsignedByte();
-      int stream = in.readInt() & 0x7fffffff;
-      byte[] payload = new byte[length];
-      in.readFully(payload);
-      return new Frame(type, flags, stream, payload);
+      return H2Frames.read(in);
     }
 
     /** The next frame if one comes within {@code ms}, else null. */
@@ -330,15 +318,8 @@ class GrpcH2Test {
     }
 
     void write(int type, int flags, int stream, byte[] payload) throws IOException {
-      out.write(new byte[] {(byte) (payload.length >>> 16), (byte) (payload.length >>> 8), (byte) payload.length,
-          (byte) type, (byte) flags, (byte) (stream >>> 24), (byte) (stream >>> 16), (byte) (stream >>> 8),
-          (byte) stream});
-      out.write(payload);
+      H2Frames.write(out, type, flags, stream, payload);
       out.flush();
-    }
-
-    private static long uint32(byte[] b, int at) {
-      return ((b[at] & 0xffL) << 24) | ((b[at + 1] & 0xff) << 16) | ((b[at + 2] & 0xff) << 8) | (b[at + 3] & 0xff);
     }
 
     @Override

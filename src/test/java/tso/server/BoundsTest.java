@@ -4,6 +4,9 @@ import static java.util.concurrent.TimeUnit.SECONDS;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.netty.handler.codec.http2.DefaultHttp2Headers;
+import io.netty.handler.codec.http2.DefaultHttp2HeadersEncoder;
+import io.netty.handler.codec.http2.Http2Headers;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClientOptions;
@@ -21,7 +24,6 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -43,6 +45,7 @@ import tso.metrics.TsoMetrics;
 import tso.proto.v1.GetTimestampsRequest;
 import tso.proto.v1.TimestampOracleGrpcClient;
 import tso.store.StoredBound;
+import tso.support.H2Frames;
 import tso.support.InProcessNode;
 import tso.support.Ports;
 
@@ -133,8 +136,8 @@ class BoundsTest {
       socket.setSoTimeout(20_000);
       OutputStream out = socket.getOutputStream();
       DataInputStream in = new DataInputStream(socket.getInputStream());
-      out.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
-      frame(out, 0x4, 0, 0, new byte[0]); // our SETTINGS: defaults
+      out.write(H2Frames.PREFACE);
+      H2Frames.write(out, 0x4, 0, 0, new byte[0]); // our SETTINGS: defaults
       out.flush();
 
       // The server's limits bind once we acknowledge its SETTINGS (RFC 9113, 6.5.3): read them
@@ -149,10 +152,14 @@ class BoundsTest {
       // Streams opened with their headers and no message: each stays open, waiting for the body.
       int limit = ApiVerticle.MAX_CONCURRENT_STREAMS;
       int extra = 8;
-      byte[] headers = grpcHeaders("127.0.0.1:" + node.port);
+      Http2Headers call = new DefaultHttp2Headers().method("POST").scheme("http")
+          .path("/tso.v1.TimestampOracle/StreamTimestamps").authority("127.0.0.1:" + node.port)
+          .add("content-type", "application/grpc").add("te", "trailers");
+      DefaultHttp2HeadersEncoder hpack = new DefaultHttp2HeadersEncoder();
       ByteArrayOutputStream all = new ByteArrayOutputStream();
       for (int i = 0; i < limit + extra; i++) {
-        frame(all, 0x1, 0x4, 1 + 2 * i, headers); // HEADERS, END_HEADERS
+        int stream = 1 + 2 * i;
+        H2Frames.write(all, 0x1, 0x4, stream, H2Frames.encode(hpack, stream, call)); // HEADERS, END_HEADERS
       }
       out.write(all.toByteArray());
       out.flush();
@@ -173,61 +180,19 @@ class BoundsTest {
   /** Reads one frame: SETTINGS are recorded and acknowledged, RST_STREAM recorded, GOAWAY fails. */
   private static void readFrame(DataInputStream in, OutputStream out, Map<Integer, Long> settings,
       Map<Integer, Integer> resets) throws IOException {
-    int length = (in.readUnsignedShort() << 8) | in.readUnsignedByte();
-    int type = in.readUnsignedByte();
-    int flags = in.readUnsignedByte();
-    int stream = in.readInt() & 0x7fffffff;
-    byte[] payload = new byte[length];
-    in.readFully(payload);
-    if (type == 0x4 && (flags & 0x1) == 0) { // SETTINGS, not an ACK
-      for (int p = 0; p + 6 <= length; p += 6) {
-        settings.put(((payload[p] & 0xff) << 8) | (payload[p + 1] & 0xff), int32(payload, p + 2) & 0xffffffffL);
+    H2Frames.Frame f = H2Frames.read(in);
+    byte[] payload = f.payload();
+    if (f.type() == 0x4 && (f.flags() & 0x1) == 0) { // SETTINGS, not an ACK
+      for (int p = 0; p + 6 <= payload.length; p += 6) {
+        settings.put(((payload[p] & 0xff) << 8) | (payload[p + 1] & 0xff), H2Frames.uint32(payload, p + 2));
       }
-      frame(out, 0x4, 0x1, 0, new byte[0]);
+      H2Frames.write(out, 0x4, 0x1, 0, new byte[0]);
       out.flush();
-    } else if (type == 0x3) { // RST_STREAM
-      resets.put(stream, int32(payload, 0));
-    } else if (type == 0x7) { // GOAWAY
+    } else if (f.type() == 0x3) { // RST_STREAM
+      resets.put(f.stream(), (int) H2Frames.uint32(payload, 0));
+    } else if (f.type() == 0x7) { // GOAWAY
       throw new AssertionError("the server closed the connection instead of refusing streams");
     }
-  }
-
-  private static int int32(byte[] b, int at) {
-    return ((b[at] & 0xff) << 24) | ((b[at + 1] & 0xff) << 16) | ((b[at + 2] & 0xff) << 8) | (b[at + 3] & 0xff);
-  }
-
-  /** HPACK for a gRPC StreamTimestamps call: indexed and literal-without-indexing fields only. */
-  private static byte[] grpcHeaders(String authority) throws IOException {
-    ByteArrayOutputStream b = new ByteArrayOutputStream();
-    b.write(0x83); // :method POST
-    b.write(0x86); // :scheme http
-    literal(b, new byte[] {0x04}, "/tso.v1.TimestampOracle/StreamTimestamps"); // :path
-    literal(b, new byte[] {0x01}, authority); // :authority
-    literal(b, new byte[] {0x0f, 0x10}, "application/grpc"); // content-type (static index 31)
-    b.write(0x00); // te, a new name
-    string(b, "te");
-    string(b, "trailers");
-    return b.toByteArray();
-  }
-
-  private static void literal(ByteArrayOutputStream b, byte[] nameIndex, String value) throws IOException {
-    b.write(nameIndex);
-    string(b, value);
-  }
-
-  private static void string(ByteArrayOutputStream b, String s) throws IOException {
-    byte[] bytes = s.getBytes(StandardCharsets.US_ASCII);
-    if (bytes.length >= 127) {
-      throw new IllegalArgumentException("too long for a one-byte length: " + s);
-    }
-    b.write(bytes.length);
-    b.write(bytes);
-  }
-
-  private static void frame(OutputStream out, int type, int flags, int stream, byte[] payload) throws IOException {
-    out.write(new byte[] {(byte) (payload.length >>> 16), (byte) (payload.length >>> 8), (byte) payload.length,
-        (byte) type, (byte) flags, (byte) (stream >>> 24), (byte) (stream >>> 16), (byte) (stream >>> 8), (byte) stream});
-    out.write(payload);
   }
 
   private static <T> T get(Future<T> f) throws Exception {
