@@ -14,15 +14,19 @@ import io.vertx.grpc.server.GrpcServerOptions;
 
 import java.util.concurrent.TimeUnit;
 
+import tso.api.grpc.DirectUnary;
 import tso.api.grpc.GrpcApi;
 import tso.api.http.HttpApi;
 import tso.config.Config;
 import tso.metrics.TsoMetrics;
+import tso.proto.v1.NoopGrpcService;
 import tso.proto.v1.TimestampOracleGrpcService;
 
 /**
  * One instance per event loop: HTTP/JSON and gRPC (h2c) on one port. Requests whose
- * content-type is {@code application/grpc*} go to the gRPC server, all others to the HTTP API.
+ * content-type is {@code application/grpc*} go to the gRPC server, all others to the HTTP API;
+ * the plain unary {@code GetTimestamps} call is answered by {@link DirectUnary} on the stream
+ * itself, without the gRPC server's per-call machinery.
  * It also measures its event loop's lag with a periodic tick.
  */
 public final class ApiVerticle extends VerticleBase {
@@ -76,9 +80,20 @@ public final class ApiVerticle extends VerticleBase {
         .setHttp2ClearTextEnabled(true)
         .setInitialSettings(new Http2Settings().setMaxConcurrentStreams(MAX_CONCURRENT_STREAMS))
         .setTcpNoDelay(true);
+    DirectUnary direct = new DirectUnary(service, view, metrics, config.maxCount(), MAX_GRPC_MESSAGE_BYTES);
+    DirectUnary directNoop = new DirectUnary(noop, view, unseen, config.maxCount(), MAX_GRPC_MESSAGE_BYTES);
+    String directPath = TimestampOracleGrpcService.SERVICE_NAME.pathOf("GetTimestamps");
+    String directNoopPath = NoopGrpcService.SERVICE_NAME.pathOf("GetTimestamps");
     server = vertx.createHttpServer(options).requestHandler(req -> {
       if (isGrpc(req)) {
-        grpc.handle(req);
+        String path = req.path();
+        if (directPath.equals(path) && DirectUnary.takes(req)) {
+          direct.handle(req);
+        } else if (directNoopPath.equals(path) && noopOpen.getAsBoolean() && DirectUnary.takes(req)) {
+          directNoop.handle(req);
+        } else {
+          grpc.handle(req);
+        }
       } else {
         http.handle(req);
       }

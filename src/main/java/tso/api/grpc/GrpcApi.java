@@ -100,6 +100,10 @@ public final class GrpcApi {
 
   /** count 0 means 1; returns -1 when out of range (uint32 arrives as a signed int). */
   private int count(GetTimestampsRequest msg) {
+    return count(msg, maxCount);
+  }
+
+  static int count(GetTimestampsRequest msg, int maxCount) {
     int c = msg.getCount();
     if (c == 0) {
       return 1;
@@ -108,6 +112,10 @@ public final class GrpcApi {
   }
 
   private String countMessage(GetTimestampsRequest msg) {
+    return countMessage(msg, maxCount);
+  }
+
+  static String countMessage(GetTimestampsRequest msg, int maxCount) {
     return "count must be from 1 to " + maxCount + " (0 means 1), got " + Integer.toUnsignedString(msg.getCount());
   }
 
@@ -293,13 +301,22 @@ public final class GrpcApi {
 
   /** Ends a call with an error status; UNAVAILABLE carries the leader's address when known. */
   private void end(GrpcServerResponse<?, ?> resp, TsoError error, String message) {
+    String leader = leaderFor(view, error);
+    if (leader != null) {
+      resp.trailers().set(LEADER_TRAILER, leader);
+    }
+    resp.status(status(error)).statusMessage(message).end();
+  }
+
+  /** The address for the {@value #LEADER_TRAILER} trailer: the leader's when known, on errors that send the caller there. */
+  static String leaderFor(NodeView view, TsoError error) {
     if (error == TsoError.NOT_LEADER || error == TsoError.UNAVAILABLE) {
       NodeView.Member leader = view.leader();
       if (leader != null && !leader.nodeId().equals(view.nodeId())) {
-        resp.trailers().set(LEADER_TRAILER, leader.address());
+        return leader.address();
       }
     }
-    resp.status(status(error)).statusMessage(message).end();
+    return null;
   }
 
   /** The contract's gRPC status for each error. */
