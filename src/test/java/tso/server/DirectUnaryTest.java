@@ -68,6 +68,10 @@ class DirectUnaryTest {
   }
 
   private void start() throws Exception {
+    start(false);
+  }
+
+  private void start(boolean noop) throws Exception {
     vertx = Vertx.vertx();
     vertx.exceptionHandler(unhandled::add);
     service = new TimestampService(new TimestampService.Settings(3000, 64, 30_000, 10), store, clock::get,
@@ -79,6 +83,7 @@ class DirectUnaryTest {
     flags.put(Setting.PORT, Integer.toString(port));
     flags.put(Setting.DATA_DIR, dir.toString());
     flags.put(Setting.WARMUP_MS, "0");
+    flags.put(Setting.NOOP_ENDPOINT, Boolean.toString(noop));
     Config config = Config.resolve(flags, Map.of());
     get(vertx.deployVerticle(new ApiVerticle(config, service, new StandaloneView("n1", "127.0.0.1:" + port, service),
         new TsoMetrics(), new WarmUp(config))));
@@ -101,7 +106,11 @@ class DirectUnaryTest {
   }
 
   private Answer call(Buffer body, String encoding) throws Exception {
-    Future<Answer> f = client.request(HttpMethod.POST, port, "127.0.0.1", PATH).compose(req -> {
+    return call(PATH, body, encoding);
+  }
+
+  private Answer call(String path, Buffer body, String encoding) throws Exception {
+    Future<Answer> f = client.request(HttpMethod.POST, port, "127.0.0.1", path).compose(req -> {
       req.putHeader("content-type", "application/grpc").putHeader("te", "trailers");
       if (encoding != null) {
         req.putHeader("grpc-encoding", encoding);
@@ -158,7 +167,7 @@ class DirectUnaryTest {
     for (Map.Entry<String, Buffer> e : bad.entrySet()) {
       Answer a = call(e.getValue(), null);
       assertThat(a.http()).as(e.getKey()).isEqualTo(200);
-      assertThat(a.status()).as(e.getKey()).isEqualTo("3"); // INVALID_ARGUMENT
+      assertThat(a.headers().get("grpc-status")).as(e.getKey() + ": trailers only").isEqualTo("3"); // INVALID_ARGUMENT
       assertThat(a.headers().get("grpc-message")).as(e.getKey()).isNotBlank();
       assertThat(a.body().length()).as(e.getKey() + ": trailers only").isZero();
     }
@@ -168,6 +177,36 @@ class DirectUnaryTest {
       assertThat(call(bad.get(key), "gzip").status()).as(key + ", gRPC server").isEqualTo("3");
     }
     assertThat(call(framed(0, one), null).status()).as("served after all that").isEqualTo("0");
+  }
+
+  @Test
+  void aMessageSplitOverManyDataFramesIsServed() throws Exception {
+    start();
+    Buffer body = framed(0, request(7));
+    HttpClientRequest req = get(client.request(HttpMethod.POST, port, "127.0.0.1", PATH));
+    req.putHeader("content-type", "application/grpc").setChunked(true);
+    for (int i = 0; i < body.length() - 1; i++) {
+      req.write(body.slice(i, i + 1)); // one byte per DATA frame
+    }
+    Future<Answer> f = req.response().compose(resp -> resp.body().map(b -> new Answer(resp.statusCode(),
+        resp.headers(), resp.trailers(), b)));
+    req.end(body.slice(body.length() - 1, body.length()));
+    Answer a = get(f);
+    assertThat(a.status()).isEqualTo("0");
+    assertThat(a.range().getCount()).isEqualTo(7);
+  }
+
+  @Test
+  void theNoopEndpointTakesTheDirectPathOnlyWhileItIsOpen() throws Exception {
+    String noop = "/tso.v1.Noop/GetTimestamps";
+    start(false);
+    assertThat(call(noop, framed(0, request(1)), null).headers().get("grpc-status")).as("closed").isEqualTo("12");
+    close();
+    start(true);
+    Answer open = call(noop, framed(0, request(3)), null);
+    assertThat(open.status()).isEqualTo("0");
+    assertThat(open.range().getCount()).isEqualTo(3);
+    assertThat(call(noop, Buffer.buffer(), null).headers().get("grpc-message")).as("the direct path").contains("none came");
   }
 
   @Test

@@ -92,7 +92,9 @@ public final class DirectUnary {
     }
 
     void start() {
-      req.exceptionHandler(e -> over = true); // the client reset the stream, or the connection broke
+      // The client reset the stream before it finished sending, or the connection broke. A reset
+      // after the request ended reaches no handler: the answer checks resp.closed() instead.
+      req.exceptionHandler(e -> over = true);
       req.handler(this::onData);
       req.endHandler(v -> onEnd());
     }
@@ -101,7 +103,9 @@ public final class DirectUnary {
       if (over) {
         return;
       }
-      body = body == null ? chunk : Buffer.buffer(body.length() + chunk.length()).appendBuffer(body).appendBuffer(chunk);
+      // each chunk is the stream's own heap copy: grow the first in place, never copy all so far
+      // again per chunk (one byte per DATA frame would make that quadratic)
+      body = body == null ? chunk : body.appendBuffer(chunk);
       if (body.length() > 5 + maxMessageBytes) {
         fail(TsoError.INVALID_ARGUMENT, MALFORMED); // the rest is read and dropped
       }
