@@ -27,8 +27,9 @@ import tso.server.TsoRequest;
  * server in between. That server wraps every call in its own request, response, deframer and
  * message queues; for a call whose whole work is a few bytes each way, they cost about a tenth
  * of the server's user CPU at 30,000 calls/s (median of 9 paired runs against the same build with
- * this path off; the rest of its CPU is mostly the kernel's). Only the common form of the call comes here ({@link #takes}): HTTP/2,
- * {@code application/grpc} or {@code application/grpc+proto}, no message compression.
+ * this path off; the rest of its CPU is mostly the kernel's). Only the common form of the call
+ * comes here ({@link #takes}): HTTP/2, {@code application/grpc} or {@code application/grpc+proto},
+ * no message compression.
  * Everything else (gzip, gRPC-Web, HTTP/1.1, every other method) goes to the gRPC server and
  * {@link GrpcApi}, which answer with the same statuses.
  *
@@ -62,7 +63,7 @@ public final class DirectUnary {
     this.maxMessageBytes = maxMessageBytes;
   }
 
-  /** Whether a call to the method at {@code path} can be answered here rather than by the gRPC server. */
+  /** Whether a call, already routed here by its path, is in the form answered here rather than by the gRPC server. */
   public static boolean takes(HttpServerRequest req) {
     if (req.version() != HttpVersion.HTTP_2) {
       return false;
