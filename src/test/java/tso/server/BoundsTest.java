@@ -27,7 +27,6 @@ import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -39,15 +38,12 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
-import tso.config.Config;
-import tso.config.Setting;
 import tso.metrics.TsoMetrics;
 import tso.proto.v1.GetTimestampsRequest;
 import tso.proto.v1.TimestampOracleGrpcClient;
 import tso.store.StoredBound;
 import tso.support.H2Frames;
 import tso.support.InProcessNode;
-import tso.support.Ports;
 
 /**
  * The bounds as a client meets them on the wire: a full allocator queue is answered at once with
@@ -80,15 +76,7 @@ class BoundsTest {
     TimestampService service = new TimestampService(new TimestampService.Settings(3000, limit, 30_000, 10), store,
         clock::get, new TsoMetrics());
     get(vertx.deployVerticle(service));
-    int port = Ports.free();
-    Map<Setting, String> flags = new EnumMap<>(Setting.class);
-    flags.put(Setting.HOST, "127.0.0.1");
-    flags.put(Setting.PORT, Integer.toString(port));
-    flags.put(Setting.DATA_DIR, dir.toString());
-    flags.put(Setting.WARMUP_MS, "0");
-    Config config = Config.resolve(flags, Map.of());
-    get(vertx.deployVerticle(new ApiVerticle(config, service, new StandaloneView("n1", "127.0.0.1:" + port, service),
-        new TsoMetrics(), new WarmUp(config))));
+    int port = ApiOver.deploy(vertx, service, dir, Map.of());
 
     // Past the bound, with the store holding the extension: requests wait until the queue is full.
     store.mode(TimestampServiceTest.Mode.HOLD);

@@ -17,7 +17,6 @@ import io.vertx.core.http.HttpVersion;
 
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.EnumMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -29,13 +28,11 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
-import tso.config.Config;
 import tso.config.Setting;
 import tso.metrics.TsoMetrics;
 import tso.proto.v1.GetTimestampsRequest;
 import tso.proto.v1.TimestampRange;
 import tso.store.StoredBound;
-import tso.support.Ports;
 
 /**
  * Unary {@code GetTimestamps} as {@link tso.api.grpc.DirectUnary} answers it on the stream, next
@@ -77,16 +74,7 @@ class DirectUnaryTest {
     service = new TimestampService(new TimestampService.Settings(3000, 64, 30_000, 10), store, clock::get,
         new TsoMetrics());
     get(vertx.deployVerticle(service));
-    port = Ports.free();
-    Map<Setting, String> flags = new EnumMap<>(Setting.class);
-    flags.put(Setting.HOST, "127.0.0.1");
-    flags.put(Setting.PORT, Integer.toString(port));
-    flags.put(Setting.DATA_DIR, dir.toString());
-    flags.put(Setting.WARMUP_MS, "0");
-    flags.put(Setting.NOOP_ENDPOINT, Boolean.toString(noop));
-    Config config = Config.resolve(flags, Map.of());
-    get(vertx.deployVerticle(new ApiVerticle(config, service, new StandaloneView("n1", "127.0.0.1:" + port, service),
-        new TsoMetrics(), new WarmUp(config))));
+    port = ApiOver.deploy(vertx, service, dir, Map.of(Setting.NOOP_ENDPOINT, Boolean.toString(noop)));
     client = vertx.createHttpClient(new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
         .setHttp2ClearTextUpgrade(false));
   }

@@ -188,8 +188,7 @@ public final class DirectUnary {
 
   /** The answer as one length-prefixed gRPC message. */
   static Buffer message(TsoRequest r) {
-    TimestampRange range =
-        TimestampRange.newBuilder().setTimestamp(r.first()).setCount(r.count()).setEpoch(r.epoch()).build();
+    TimestampRange range = GrpcApi.range(r);
     int size = range.getSerializedSize();
     byte[] out = new byte[5 + size];
     out[1] = (byte) (size >>> 24);

@@ -295,7 +295,7 @@ public final class GrpcApi {
     });
   }
 
-  private static TimestampRange range(TsoRequest r) {
+  static TimestampRange range(TsoRequest r) {
     return TimestampRange.newBuilder().setTimestamp(r.first()).setCount(r.count()).setEpoch(r.epoch()).build();
   }
 
