@@ -21,8 +21,8 @@ import java.util.function.Consumer;
 import java.util.function.LongSupplier;
 
 import tso.metrics.TsoMetrics;
-import tso.server.NodeView;
-import tso.server.TimestampService;
+import tso.core.NodeView;
+import tso.service.TimestampService;
 import tso.store.BoundStore;
 import tso.store.FileBoundStore;
 import tso.store.StoredBound;

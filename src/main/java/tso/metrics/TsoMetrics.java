@@ -18,7 +18,7 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Supplier;
 
-import tso.server.TsoError;
+import tso.core.TsoError;
 
 /**
  * Every meter of the node, registered once and handed out as fields so the hot path never looks a

@@ -21,6 +21,8 @@ import tso.config.Config;
 import tso.metrics.TsoMetrics;
 import tso.proto.v1.NoopGrpcService;
 import tso.proto.v1.TimestampOracleGrpcService;
+import tso.core.TimestampSink;
+import tso.core.NodeView;
 
 /**
  * One instance per event loop: HTTP/JSON and gRPC (h2c) on one port. Requests whose

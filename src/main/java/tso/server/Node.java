@@ -25,6 +25,10 @@ import tso.election.RedisCoordinator;
 import tso.election.RedisKeys;
 import tso.metrics.TsoMetrics;
 import tso.store.FileBoundStore;
+import tso.core.TimestampSink;
+import tso.core.NodeView;
+import tso.service.TimestampService;
+import tso.forward.Forwarder;
 
 /**
  * A whole node: the Vert.x instance, one API verticle per event loop, and either the allocator

@@ -1,6 +1,8 @@
 package tso.server;
 
 import tso.alloc.TimestampAllocator;
+import tso.core.TsoRequest;
+import tso.core.TimestampSink;
 
 /**
  * The benchmarks' baseline: answers every request at once, on the caller's event loop, without

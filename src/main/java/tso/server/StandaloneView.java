@@ -1,4 +1,6 @@
 package tso.server;
+import tso.core.NodeView;
+import tso.service.TimestampService;
 
 /** A standalone node is its own leader while its allocator serves and it is not draining. */
 public final class StandaloneView implements NodeView {

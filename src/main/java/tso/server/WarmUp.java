@@ -8,6 +8,7 @@ import java.util.List;
 import tso.config.Config;
 import tso.loadgen.LoadGenerator;
 import tso.loadgen.Settings;
+import tso.core.NodeView;
 
 /**
  * The start-up warm-up: before the node reports ready, it drives its own stack (HTTP/1.1, gRPC

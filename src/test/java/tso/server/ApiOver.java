@@ -11,6 +11,7 @@ import tso.config.Config;
 import tso.config.Setting;
 import tso.metrics.TsoMetrics;
 import tso.support.Ports;
+import tso.service.TimestampService;
 
 /**
  * The API verticle alone, in front of an allocator a test built itself (over a fake store it

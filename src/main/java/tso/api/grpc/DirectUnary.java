@@ -17,10 +17,10 @@ import tso.metrics.TsoMetrics;
 import tso.metrics.TsoMetrics.Api;
 import tso.proto.v1.GetTimestampsRequest;
 import tso.proto.v1.TimestampRange;
-import tso.server.NodeView;
-import tso.server.TimestampSink;
-import tso.server.TsoError;
-import tso.server.TsoRequest;
+import tso.core.NodeView;
+import tso.core.TimestampSink;
+import tso.core.TsoError;
+import tso.core.TsoRequest;
 
 /**
  * Unary {@code GetTimestamps} answered on the HTTP/2 stream itself, without the generic gRPC

@@ -19,10 +19,10 @@ import tso.proto.v1.Member;
 import tso.proto.v1.NoopGrpcService;
 import tso.proto.v1.TimestampOracleGrpcService;
 import tso.proto.v1.TimestampRange;
-import tso.server.NodeView;
-import tso.server.TimestampSink;
-import tso.server.TsoError;
-import tso.server.TsoRequest;
+import tso.core.NodeView;
+import tso.core.TimestampSink;
+import tso.core.TsoError;
+import tso.core.TsoRequest;
 
 /**
  * The gRPC API of the contract ({@code tso.v1.TimestampOracle}). It only translates between

@@ -12,10 +12,10 @@ import io.vertx.core.json.JsonObject;
 import tso.alloc.TimestampAllocator;
 import tso.metrics.TsoMetrics;
 import tso.metrics.TsoMetrics.Api;
-import tso.server.NodeView;
-import tso.server.TimestampSink;
-import tso.server.TsoError;
-import tso.server.TsoRequest;
+import tso.core.NodeView;
+import tso.core.TimestampSink;
+import tso.core.TsoError;
+import tso.core.TsoRequest;
 
 /**
  * The HTTP/JSON API of the contract. It only translates: it validates the request, hands it to

@@ -1,4 +1,4 @@
-package tso.server;
+package tso.service;
 
 import static java.util.concurrent.TimeUnit.MILLISECONDS;
 import static java.util.concurrent.TimeUnit.NANOSECONDS;
@@ -34,13 +34,15 @@ import tso.alloc.TimestampAllocator;
 import tso.metrics.TsoMetrics;
 import tso.store.BoundStore;
 import tso.store.StoredBound;
+import tso.core.TsoRequest;
+import tso.core.TsoError;
 
 /**
  * {@link TimestampService} on a real Vert.x, with a fake {@link BoundStore} (saves completed at once,
  * held until the test completes them, or failed) and a fake wall clock.
  */
 @Timeout(value = 20, unit = SECONDS)
-class TimestampServiceTest {
+public class TimestampServiceTest {
 
   private static final long T0 = 1_700_000_000_000L;
   private static final long HOUR_MS = 3_600_000L;
@@ -719,13 +721,13 @@ class TimestampServiceTest {
     }
   }
 
-  enum Mode { IMMEDIATE, HOLD, FAIL_AT_ONCE, FAIL_LATER }
+  public enum Mode { IMMEDIATE, HOLD, FAIL_AT_ONCE, FAIL_LATER }
 
-  record Held(StoredBound bound, Promise<Void> promise, Context context) {
+  public record Held(StoredBound bound, Promise<Void> promise, Context context) {
   }
 
   /** A BoundStore in memory: records every save, completes, holds or fails it as told. */
-  static final class FakeStore implements BoundStore {
+  public static final class FakeStore implements BoundStore {
     private final StoredBound initial;
     private volatile Mode mode = Mode.IMMEDIATE;
     /** Every save asked for, in order (capped: a failing store may be asked very often). */
@@ -737,16 +739,16 @@ class TimestampServiceTest {
     private final AtomicLong maxDurable = new AtomicLong();
     volatile boolean closed;
 
-    FakeStore(StoredBound initial) {
+    public FakeStore(StoredBound initial) {
       this.initial = initial;
       maxDurable.set(initial.boundMs());
     }
 
-    void mode(Mode mode) {
+    public void mode(Mode mode) {
       this.mode = mode;
     }
 
-    long maxDurable() {
+    public long maxDurable() {
       return maxDurable.get();
     }
 
@@ -788,7 +790,7 @@ class TimestampServiceTest {
     }
 
     /** Completes every held save, each on the context that asked for it. */
-    void completeHeld() {
+    public void completeHeld() {
       Held h;
       List<Held> all = new ArrayList<>();
       while ((h = held.poll()) != null) {

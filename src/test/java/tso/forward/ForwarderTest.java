@@ -1,4 +1,4 @@
-package tso.server;
+package tso.forward;
 
 import static java.util.concurrent.TimeUnit.SECONDS;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -24,6 +24,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 import tso.metrics.TsoMetrics;
+import tso.core.TsoRequest;
+import tso.core.TsoError;
 
 /**
  * The follower's forwarding queue is bounded: with a leader that takes the stream and never

@@ -1,4 +1,4 @@
-package tso.server;
+package tso.core;
 
 import io.vertx.core.Context;
 
@@ -15,10 +15,10 @@ public final class TsoRequest {
     void done(TsoRequest request);
   }
 
-  final int count;
-  final Context context;
+  public final int count;
+  public final Context context;
   final Callback callback;
-  long submittedNanos;
+  public long submittedNanos;
 
   private long first;
   private long epoch;
@@ -62,18 +62,18 @@ public final class TsoRequest {
     return submittedNanos;
   }
 
-  void succeed(long first, long epoch) {
+  public void succeed(long first, long epoch) {
     this.first = first;
     this.epoch = epoch;
   }
 
-  void fail(TsoError error, String message) {
+  public void fail(TsoError error, String message) {
     this.error = error;
     this.message = message;
   }
 
   /** Runs the callback here (the caller is on {@link #context}). */
-  void answer() {
+  public void answer() {
     callback.done(this);
   }
 }

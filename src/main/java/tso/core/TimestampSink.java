@@ -1,4 +1,4 @@
-package tso.server;
+package tso.core;
 
 /** Where the transports hand timestamp requests: the allocator itself, or a router in front of it. */
 public interface TimestampSink {

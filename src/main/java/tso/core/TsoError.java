@@ -1,4 +1,4 @@
-package tso.server;
+package tso.core;
 
 /**
  * Why a timestamp request was not answered with timestamps. Each maps to an HTTP status here and

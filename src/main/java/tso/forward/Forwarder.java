@@ -1,4 +1,4 @@
-package tso.server;
+package tso.forward;
 
 import io.vertx.core.Context;
 import io.vertx.core.Handler;
@@ -16,6 +16,10 @@ import tso.metrics.TsoMetrics;
 import tso.proto.v1.GetTimestampsRequest;
 import tso.proto.v1.TimestampOracleGrpcClient;
 import tso.proto.v1.TimestampRange;
+import tso.core.TsoRequest;
+import tso.core.TsoError;
+import tso.core.Replies;
+import tso.core.HandOff;
 
 /**
  * A follower's path to the leader: requests from every event loop are merged into batched

@@ -1,4 +1,4 @@
-package tso.server;
+package tso.core;
 
 import java.util.ArrayDeque;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -10,19 +10,19 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * it, and {@link #drainTo} clears that mark before taking everything, so an item offered after the
  * mark is cleared is either taken by this drain or schedules the next one.
  */
-final class HandOff<T> {
+public final class HandOff<T> {
 
   private final ConcurrentLinkedQueue<T> items = new ConcurrentLinkedQueue<>();
   private final AtomicBoolean scheduled = new AtomicBoolean();
 
   /** Safe from any thread; true when the caller must schedule one drain on the consumer. */
-  boolean offer(T item) {
+  public boolean offer(T item) {
     items.offer(item);
     return !scheduled.get() && scheduled.compareAndSet(false, true);
   }
 
   /** On the consumer: moves every item handed over so far to the end of {@code to}. */
-  void drainTo(ArrayDeque<T> to) {
+  public void drainTo(ArrayDeque<T> to) {
     scheduled.set(false);
     T t;
     while ((t = items.poll()) != null) {

@@ -1,4 +1,4 @@
-package tso.server;
+package tso.core;
 
 import io.vertx.core.Context;
 
@@ -9,12 +9,12 @@ import java.util.List;
  * Answers collected on one thread and handed back to each request's own event loop: one task per
  * event loop per flush, never one per request.
  */
-final class Replies {
+public final class Replies {
 
   private final ArrayList<Context> contexts = new ArrayList<>();
   private final ArrayList<ArrayList<TsoRequest>> lists = new ArrayList<>();
 
-  void add(TsoRequest q) {
+  public void add(TsoRequest q) {
     for (int i = 0, n = contexts.size(); i < n; i++) {
       if (contexts.get(i) == q.context) {
         lists.get(i).add(q);
@@ -31,7 +31,7 @@ final class Replies {
    * Hands every collected answer back; those for {@code here} or for the context running now are
    * answered at once, in order.
    */
-  void flush(Context here) {
+  public void flush(Context here) {
     Context current = io.vertx.core.Vertx.currentContext();
     for (int i = 0, n = contexts.size(); i < n; i++) {
       Context target = contexts.get(i);

@@ -1,4 +1,4 @@
-package tso.server;
+package tso.service;
 
 import io.vertx.core.Future;
 import io.vertx.core.Handler;
@@ -16,6 +16,11 @@ import tso.alloc.TimestampAllocator;
 import tso.metrics.TsoMetrics;
 import tso.store.BoundStore;
 import tso.store.StoredBound;
+import tso.core.TsoRequest;
+import tso.core.TsoError;
+import tso.core.TimestampSink;
+import tso.core.Replies;
+import tso.core.HandOff;
 
 /**
  * The one verticle that owns the {@link TimestampAllocator}: group commit.

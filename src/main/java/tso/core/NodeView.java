@@ -1,4 +1,4 @@
-package tso.server;
+package tso.core;
 
 /**
  * What the transports may ask about this node's role; standalone now, the election later.
