@@ -33,7 +33,8 @@ public record Config(
     long shutdownGraceMs,
     boolean noopEndpoint,
     long warmupMs,
-    long clockOffsetMs) {
+    long clockOffsetMs,
+    int redisMinReplicas) {
 
   /** What a follower does with a timestamp request. */
   public enum FollowerMode { FORWARD, REDIRECT }
@@ -108,8 +109,10 @@ public record Config(
     };
     long warmupMs = r.integer(Setting.WARMUP_MS, 0, 60_000);
     long clockOffsetMs = r.integer(Setting.CLOCK_OFFSET_MS, -100L * 365 * 86_400_000, 100L * 365 * 86_400_000);
+    int redisMinReplicas = (int) r.integer(Setting.REDIS_MIN_REPLICAS, 0, 64);
     return new Config(host, port, nodeId, advertise, redisUrl, sentinelMaster, cluster, dataDir, leaseTtlMs, followerMode,
-        maxCount, windowMs, queueLimit, queueTargetMs, requestTimeoutMs, eventLoops, shutdownGraceMs, noopEndpoint, warmupMs, clockOffsetMs);
+        maxCount, windowMs, queueLimit, queueTargetMs, requestTimeoutMs, eventLoops, shutdownGraceMs, noopEndpoint, warmupMs, clockOffsetMs,
+        redisMinReplicas);
   }
 
   private static boolean validPort(String digits) {

@@ -11,6 +11,7 @@ public enum Setting {
   ADVERTISE("TSO_ADVERTISE", "--advertise", null, "host:port others use to reach this node (default: host:port)"),
   REDIS_URL("TSO_REDIS_URL", "--redis-url", null, "unset: standalone (file-backed); redis://[:password@]host:port[/db] or rediss://"),
   REDIS_SENTINEL_MASTER("TSO_REDIS_SENTINEL_MASTER", "--redis-sentinel-master", null, "set: TSO_REDIS_URL lists Redis Sentinels (comma-separated) and this names the master"),
+  REDIS_MIN_REPLICAS("TSO_REDIS_MIN_REPLICAS", "--redis-min-replicas", "0", "after each campaign and fenced bound write, WAIT for this many replicas; fewer = not persisted"),
   CLUSTER("TSO_CLUSTER", "--cluster", "default", "cluster name; namespaces the Redis keys"),
   DATA_DIR("TSO_DATA_DIR", "--data-dir", "./data", "standalone state, local safety copy of the last bound"),
   LEASE_TTL_MS("TSO_LEASE_TTL_MS", "--lease-ttl-ms", "2000", "leader lease in milliseconds"),

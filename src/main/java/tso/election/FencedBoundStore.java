@@ -2,6 +2,8 @@ package tso.election;
 
 import io.vertx.core.Future;
 
+import java.util.function.LongSupplier;
+
 import tso.store.BoundStore;
 import tso.store.FileBoundStore;
 import tso.store.StoreException;
@@ -20,11 +22,13 @@ final class FencedBoundStore implements BoundStore {
   private final Identity me;
   private final long epoch;
   private final long lossMarginMs;
+  private final LongSupplier clockMs;
   private final Runnable onRefused;
 
   FencedBoundStore(RedisCoordinator redis, FileBoundStore local, Identity me, long epoch, long lossMarginMs,
-      Runnable onRefused) {
+      LongSupplier clockMs, Runnable onRefused) {
     this.lossMarginMs = lossMarginMs;
+    this.clockMs = clockMs;
     this.redis = redis;
     this.local = local;
     this.me = me;
@@ -34,7 +38,12 @@ final class FencedBoundStore implements BoundStore {
 
   /**
    * The larger of the bound in Redis and the one this node has seen and kept locally; when Redis
-   * holds less than this node has seen, it lost data, and a margin is added.
+   * holds less than this node has seen, it lost data, and a margin is added. When neither knows
+   * any bound (a new cluster, or Redis lost everything while this node's data directory is new),
+   * the bound is this node's clock plus the margin: every earlier leader served below its own
+   * clock plus a window when it last extended, before the loss, so given node clocks within a TTL
+   * of each other, nothing served before is reached. The cost: timestamps start a window and a
+   * TTL ahead of the wall clock, and stay ahead until it catches up; nobody waits.
    */
   @Override
   public Future<StoredBound> load() {
@@ -49,6 +58,9 @@ final class FencedBoundStore implements BoundStore {
         // Redis has lost the bound (restarted empty, failed over): the last leader may have
         // extended past what this node last saw; start a window and a lease above that.
         bound = mine.boundMs() + lossMarginMs;
+      }
+      if (r.boundMs() == 0 && mine.boundMs() == 0) {
+        bound = clockMs.getAsLong() + lossMarginMs;
       }
       return Future.succeededFuture(new StoredBound(Math.max(r.epoch(), mine.epoch()), bound));
     });

@@ -1,60 +1,51 @@
 package tso.election;
 
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.VerticleBase;
-import io.vertx.redis.client.Command;
 import io.vertx.redis.client.Redis;
-import io.vertx.redis.client.RedisConnection;
-import io.vertx.redis.client.Request;
-import io.vertx.redis.client.Response;
-import io.vertx.redis.client.ResponseType;
 
 import java.lang.System.Logger.Level;
-import java.util.Arrays;
-import java.util.LinkedHashSet;
-import java.util.Set;
+import java.nio.charset.StandardCharsets;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BiFunction;
-import java.util.function.BooleanSupplier;
 import java.util.function.Consumer;
 import java.util.function.LongSupplier;
 
-import tso.metrics.TsoMetrics;
 import tso.core.NodeView;
+import tso.metrics.TsoMetrics;
 import tso.service.TimestampService;
 import tso.store.BoundStore;
 import tso.store.FileBoundStore;
 import tso.store.StoredBound;
 
 /**
- * The election: a Redis lease with fencing tokens, run on one event loop.
+ * The election's role state machine, run on one event loop: candidate, follower, leader.
  *
- * <p>Followers and candidates inspect the leader key about every TTL/3 and campaign when it is
- * absent. A leader renews about every TTL/3; its lease ends at the renew's <em>send</em> time on
- * the monotonic clock plus the TTL minus a drift margin, and {@link #leaseValid()} is checked
- * before every batch. On losing the lease, the record changing or vanishing, Redis errors past
- * the deadline, or a refused fenced write, the leader stops serving at once (the allocator
- * verticle is undeployed: waiting requests get UNAVAILABLE, memory is cleared) and campaigns
- * again with jittered backoff. Nothing here ever exits the process.
+ * <p>At most one Redis operation of the election is in flight at a time (look, campaign, renew),
+ * so no answer about the key can overtake another: a node never mistakes the record its own
+ * campaign has just written for a stale one. Followers and candidates look at the key about every
+ * TTL/3 and campaign when {@link Succession} allows; a leader renews about every TTL/3. Whether
+ * the leader may answer is its {@link Term}'s to say; what to do with a value that is not a record
+ * is {@link InvalidRecords}'s.
  *
- * <p>A value in the key that is not a valid record is never served on and never fatal: it is
- * counted by kind, logged once per distinct value, and treated as held until its TTL runs out; a
- * value without a TTL that stays unchanged past a grace period is replaced by compare-and-set on
- * its exact bytes, with a new epoch.
+ * <p>A term ends, and the allocator verticle with it (what waits is answered UNAVAILABLE, memory
+ * is cleared), when the lease runs out without a renewal, the record changes or vanishes, a fenced
+ * write is refused, or the bound cannot be persisted; then the node campaigns again after a
+ * jittered backoff (longer after a persistence failure, so a healthy member wins). Nothing here
+ * ever exits the process.
  */
 public final class Leadership extends VerticleBase implements NodeView {
 
   private static final System.Logger LOG = System.getLogger(Leadership.class.getName());
-  /** Distinct invalid values remembered for log-once; past it the memory starts again. */
-  private static final int LOGGED_VALUES = 256;
 
   /** The election's slice of the configuration. */
   public record Settings(long ttlMs, long marginMs, long graceMs, long lossMarginMs, boolean forwardFollowers) {
     /**
      * Drift margin: a tenth of the TTL, at least 20 ms; grace for a TTL-less value: three TTLs;
-     * when Redis has lost the bound, start a window plus a TTL above the local copy (the most the
-     * last leader can have extended since this node last saw the bound).
+     * when Redis has lost the bound, start a window plus a TTL above the last bound known (the
+     * most the last leader can have extended since it was seen).
      */
     public static Settings of(long ttlMs, long windowMs, boolean forwardFollowers) {
       return new Settings(ttlMs, Math.max(20, ttlMs / 10), 3 * ttlMs, windowMs + ttlMs, forwardFollowers);
@@ -70,37 +61,37 @@ public final class Leadership extends VerticleBase implements NodeView {
   private final FileBoundStore local;
   private final TsoMetrics metrics;
   private final LongSupplier clockMs;
-  private final BiFunction<BoundStore, BooleanSupplier, TimestampService> services;
+  private final BiFunction<BoundStore, TimestampService.Lease, TimestampService> services;
   private final Consumer<Member> onLeaderChange;
+  private final Succession succession;
+  private final InvalidRecords invalids;
 
   private volatile Role role = Role.CANDIDATE;
   private volatile Member leader;
-  private volatile long epoch;
-  private volatile long leaseDeadlineNanos;
-  private volatile long servingFromNanos;
+  private volatile Term term;
   private volatile TimestampService service;
   private volatile boolean draining;
+  private volatile boolean handingOver;
 
-  private String record;
+  private ResignNotices notices;
   private String serviceDeployment;
   private long timer = -1;
   private long deadlineTimer = -1;
+  /** An election operation is in flight; a tick meanwhile only asks for another look after it. */
+  private boolean busy;
+  private boolean again;
+  private long grants;
   private long minEpoch;
-  private byte[] graceValue;
-  private long graceSinceNanos;
-  private final Set<String> logged = new LinkedHashSet<>();
-  private RedisConnection subscriber;
   private boolean stopped;
-  private volatile boolean handingOver;
   private long lastCampaignErrorLogNanos;
 
   /**
-   * @param services       makes the allocator verticle of a new term from its fenced store and lease check
+   * @param services       makes the allocator verticle of a new term from its fenced store and lease
    * @param onLeaderChange told on this verticle's context whenever the known leader changes
    */
   public Leadership(Settings settings, Identity me, Redis redis, RedisCoordinator coordinator, FileBoundStore local,
-      TsoMetrics metrics, LongSupplier clockMs, BiFunction<BoundStore, BooleanSupplier, TimestampService> services,
-      Consumer<Member> onLeaderChange) {
+      TsoMetrics metrics, LongSupplier clockMs,
+      BiFunction<BoundStore, TimestampService.Lease, TimestampService> services, Consumer<Member> onLeaderChange) {
     this.settings = settings;
     this.me = me;
     this.redis = redis;
@@ -110,8 +101,12 @@ public final class Leadership extends VerticleBase implements NodeView {
     this.clockMs = clockMs;
     this.services = services;
     this.onLeaderChange = onLeaderChange;
-    metrics.gauge("tso_lease_remaining_seconds", "Time left on this node's lease (0 when not leader)",
-        () -> Math.max(0, leaseDeadlineNanos - System.nanoTime()) / 1e9);
+    this.succession = new Succession(settings.ttlMs());
+    this.invalids = new InvalidRecords(coordinator.keys().leader(), settings.graceMs(), metrics);
+    metrics.gauge("tso_lease_remaining_seconds", "Time left on this node's lease (0 when not leader)", () -> {
+      Term t = term;
+      return t == null ? 0 : Math.max(0, t.deadlineNanos() - System.nanoTime()) / 1e9;
+    });
     metrics.gauge("tso_is_leader", "1 while this node serves as leader", () -> service != null ? 1 : 0);
   }
 
@@ -119,7 +114,12 @@ public final class Leadership extends VerticleBase implements NodeView {
   public Future<?> start() {
     return local.load().onSuccess(stored -> {
       minEpoch = stored.epoch();
-      subscribe();
+      notices = new ResignNotices(vertx, redis, coordinator.keys().events(), third(), () -> {
+        if (role != Role.LEADER && !stopped) {
+          schedule(0); // a planned handover: look now, not at the next poll
+        }
+      });
+      notices.start();
       schedule(0);
     });
   }
@@ -128,8 +128,8 @@ public final class Leadership extends VerticleBase implements NodeView {
   public Future<?> stop() {
     stopped = true;
     cancelTimers();
-    Future<Void> resigned = role == Role.LEADER ? stepDown("stopping", true) : Future.succeededFuture();
-    return resigned.transform(ar -> subscriber == null ? Future.succeededFuture() : subscriber.close())
+    Future<Void> resigned = role == Role.LEADER ? stepDown("stopping", true, 0) : Future.succeededFuture();
+    return resigned.transform(ar -> notices == null ? Future.succeededFuture() : notices.stop())
         .transform(ar -> local.close());
   }
 
@@ -151,7 +151,8 @@ public final class Leadership extends VerticleBase implements NodeView {
 
   @Override
   public long epoch() {
-    return role == Role.LEADER ? epoch : 0;
+    Term t = term;
+    return role == Role.LEADER && t != null ? t.epoch() : 0;
   }
 
   @Override
@@ -164,9 +165,10 @@ public final class Leadership extends VerticleBase implements NodeView {
     if (draining) {
       return false;
     }
-    TimestampService s = service;
     if (role == Role.LEADER) {
-      return s != null && s.serving() && leaseValid();
+      TimestampService s = service;
+      Term t = term;
+      return s != null && t != null && s.serving() && t.valid();
     }
     return role == Role.FOLLOWER && leader != null && settings.forwardFollowers();
   }
@@ -181,23 +183,17 @@ public final class Leadership extends VerticleBase implements NodeView {
     return role == Role.LEADER ? service : null;
   }
 
-  /** True while this node holds a lease that its own monotonic clock says is still valid. */
-  public boolean leaseValid() {
-    long now = System.nanoTime();
-    return role == Role.LEADER && !handingOver && now - leaseDeadlineNanos < 0 && now - servingFromNanos >= 0;
-  }
-
   /**
    * Hands the lease over at once (SIGTERM on the leader): this node stops serving (what waits is
    * answered UNAVAILABLE, retryable), then deletes its record by compare-and-delete and tells the
    * followers, so one of them takes over now without waiting out the lease. It campaigns no more.
    */
   public Future<Void> resign() {
-    io.vertx.core.Promise<Void> done = io.vertx.core.Promise.promise();
+    Promise<Void> done = Promise.promise();
     context.runOnContext(v -> {
       handingOver = true;
       cancelTimers();
-      (role == Role.LEADER ? stepDown("resigning", true) : Future.<Void>succeededFuture())
+      (role == Role.LEADER ? stepDown("resigning", true, 0) : Future.<Void>succeededFuture())
           .onComplete(ar -> done.complete());
     });
     return done.future();
@@ -206,7 +202,7 @@ public final class Leadership extends VerticleBase implements NodeView {
   // ---- the loop ----
 
   private void schedule(long delayMs) {
-    if (stopped) {
+    if (stopped || handingOver) {
       return;
     }
     if (timer >= 0) {
@@ -230,14 +226,36 @@ public final class Leadership extends VerticleBase implements NodeView {
   }
 
   private void tick() {
-    if (handingOver) {
+    if (handingOver || stopped) {
       return;
     }
+    if (busy) {
+      again = true;
+      return;
+    }
+    busy = true;
     if (role == Role.LEADER) {
       renew();
     } else {
       observe();
     }
+  }
+
+  /** The operation in flight was abandoned (its term ended meanwhile); a look asked for meanwhile happens now. */
+  private void release() {
+    busy = false;
+    if (again) {
+      again = false;
+      schedule(1);
+    }
+  }
+
+  /** The operation in flight is over; the next tick in {@code delayMs} (at once when one was asked for meanwhile). */
+  private void finish(long delayMs) {
+    busy = false;
+    boolean soon = again;
+    again = false;
+    schedule(soon ? 1 : delayMs);
   }
 
   private long third() {
@@ -248,22 +266,29 @@ public final class Leadership extends VerticleBase implements NodeView {
     return settings.ttlMs() / 10 + ThreadLocalRandom.current().nextLong(settings.ttlMs() / 5 + 1);
   }
 
+  private String newGrant() {
+    return me.incarnation() + "." + ++grants;
+  }
+
   private void observe() {
     coordinator.inspect().onComplete(ar -> {
-      if (stopped || role == Role.LEADER) {
+      if (stopped) {
+        busy = false;
         return;
       }
       if (ar.failed()) {
         metrics.redisErrors.increment();
-        schedule(third());
+        finish(third());
         return;
       }
       RedisCoordinator.Observation o = ar.result();
+      long now = System.nanoTime();
+      succession.observed(o, now);
       noteLimit(o.limit());
       if (o.absent()) {
-        graceValue = null;
+        invalids.clear();
         setLeader(null, Role.CANDIDATE);
-        campaign();
+        campaign(o, null);
         return;
       }
       if (!"string".equals(o.type())) {
@@ -281,64 +306,59 @@ public final class Leadership extends VerticleBase implements NodeView {
         invalid(ElectionRecord.Invalid.NO_TTL, o);
         return;
       }
-      graceValue = null;
+      invalids.clear();
       if (rec.node().equals(me.node()) && rec.incarnation().equals(me.incarnation())) {
-        // Our own record from this start, though we do not serve on it (a step-down raced a
-        // renew): give it back so an election can run now rather than at its expiry.
-        coordinator.resign(new String(o.value(), java.nio.charset.StandardCharsets.US_ASCII), "resign:" + me.node())
-            .onComplete(x -> schedule(1));
+        // Ours from this start, yet no campaign of ours is in flight and we do not serve on it (a
+        // renew or a campaign landed after its reply was given up for lost): give it back, not as
+        // released, so that the next holder still waits out whatever it could have granted.
+        setLeader(null, Role.CANDIDATE);
+        coordinator.resign(new String(o.value(), StandardCharsets.US_ASCII), "resign:" + me.node(), false)
+            .onComplete(x -> finish(1));
         return;
       }
       setLeader(new Member(rec.node(), rec.address(), rec.epoch()), Role.FOLLOWER);
-      schedule(Math.min(third(), o.pttlMs() + 1));
+      long quietLeft = succession.quietLeftNanos(now);
+      if (quietLeft == 0) {
+        LOG.log(Level.WARNING, "{0} (epoch {1}) has not renewed for a whole TTL on this node''s clock, though its"
+            + " key still has {2} ms to live on Redis''s: taking over", rec.node(), rec.epoch(), o.pttlMs());
+        campaign(o, o.value());
+        return;
+      }
+      finish(Math.min(Math.min(third(), o.pttlMs() + 1), TimeUnit.NANOSECONDS.toMillis(quietLeft) + 1));
     });
   }
 
   private void invalid(ElectionRecord.Invalid kind, RedisCoordinator.Observation o) {
-    metrics.invalidRecord(kind.label());
-    byte[] value = o.value() == null ? new byte[0] : o.value();
-    String preview = ElectionRecord.preview(value);
-    if (logged.size() >= LOGGED_VALUES) {
-      logged.clear();
-    }
-    if (logged.add(o.type() + ":" + preview + ":" + Arrays.hashCode(value))) {
-      LOG.log(Level.WARNING, "election key {0} holds a value that is not a valid record ({1}, type {2}, ttl {3} ms): {4};"
-          + " not serving on it, waiting for it to expire", coordinator.keys().leader(), kind.label(), o.type(),
-          o.pttlMs(), preview);
-    }
     setLeader(null, Role.CANDIDATE);
-    if (o.pttlMs() >= 0) {
-      graceValue = null;
-      schedule(Math.min(third(), o.pttlMs() + 1));
-      return;
-    }
-    // No TTL: it would never expire. Replace it once it has stayed exactly the same past the grace.
-    long now = System.nanoTime();
-    if (graceValue == null || !Arrays.equals(graceValue, value)) {
-      graceValue = value;
-      graceSinceNanos = now;
-      schedule(third());
-      return;
-    }
-    if (now - graceSinceNanos < TimeUnit.MILLISECONDS.toNanos(settings.graceMs())) {
-      schedule(third());
+    InvalidRecords.Decision d = invalids.seen(kind, o, third());
+    if (!d.replace()) {
+      finish(d.delayMs());
       return;
     }
     long sent = System.nanoTime();
-    coordinator.takeover(o, me, settings.ttlMs(), clockMs.getAsLong(), minEpoch).onComplete(ar -> {
-      graceValue = null;
+    coordinator.takeover(o, me, settings.ttlMs(), clockMs.getAsLong(), minEpoch, newGrant()).onComplete(ar -> {
+      invalids.clear();
       campaignDone(ar.succeeded() ? ar.result() : null, ar.cause(), sent, "takeover");
     });
   }
 
-  private void campaign() {
+  /** @param expected null to take an absent key; else the exact record seen quiet for a TTL */
+  private void campaign(RedisCoordinator.Observation seen, byte[] expected) {
     long sent = System.nanoTime();
-    coordinator.campaign(me, settings.ttlMs(), clockMs.getAsLong(), minEpoch)
+    coordinator.campaign(me, settings.ttlMs(), clockMs.getAsLong(), minEpoch, seen, newGrant(), expected)
         .onComplete(ar -> campaignDone(ar.succeeded() ? ar.result() : null, ar.cause(), sent, "campaign"));
   }
 
   private void campaignDone(RedisCoordinator.Campaign c, Throwable err, long sentNanos, String what) {
+    if (c != null && c.won() && (stopped || handingOver)) {
+      // won while stopping: give it back at once rather than hold it unserved
+      metrics.campaign("won");
+      coordinator.resign(c.record(), "resign:" + me.node(), false);
+      busy = false;
+      return;
+    }
     if (stopped) {
+      busy = false;
       return;
     }
     if (c == null) {
@@ -349,148 +369,158 @@ public final class Leadership extends VerticleBase implements NodeView {
         lastCampaignErrorLogNanos = now;
         LOG.log(Level.WARNING, "{0} failed: {1}", what, err == null ? "?" : err.getMessage());
       }
-      schedule(backoff());
-    } else if (c.won() && handingOver) {
-      // won while stopping: give it back at once rather than hold it unserved
-      metrics.campaign("won");
-      coordinator.resign(c.record(), "resign:" + me.node());
+      finish(backoff());
+    } else if (c.won() && !c.replicated()) {
+      metrics.campaign("unreplicated");
+      LOG.log(Level.WARNING, "{0} won, but fewer replicas than asked acknowledged it: giving it back", what);
+      coordinator.resign(c.record(), "resign:" + me.node(), false).onComplete(x -> finish(backoff()));
     } else if (c.won()) {
       metrics.campaign("won");
-      becomeLeader(c.record(), sentNanos, c.waitMs());
+      becomeLeader(c.record(), sentNanos);
+    } else if (c.changed()) {
+      metrics.campaign("changed");
+      finish(1);
     } else if (c.refusal() != null) {
       metrics.campaign("refused");
       LOG.log(Level.WARNING, "{0} refused: {1}", what, c.refusal());
-      schedule(third());
+      finish(third());
     } else {
       metrics.campaign("held");
-      schedule(1);
+      finish(1);
     }
   }
 
-  private void becomeLeader(String won, long sentNanos, long waitMs) {
-    ElectionRecord.Parsed p = ElectionRecord.parse(won.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+  private void becomeLeader(String won, long sentNanos) {
+    ElectionRecord.Parsed p = ElectionRecord.parse(won.getBytes(StandardCharsets.US_ASCII));
     if (!p.valid()) { // the script built it: a mismatch between the Lua and Java formats
       LOG.log(Level.ERROR, "won a record this node cannot read ({0}); resigning", p.invalid());
-      coordinator.resign(won, "resign:" + me.node()).onComplete(x -> schedule(backoff()));
+      coordinator.resign(won, "resign:" + me.node(), false).onComplete(x -> finish(backoff()));
       return;
     }
-    record = won;
-    epoch = p.record().epoch();
+    long epoch = p.record().epoch();
     noteEpoch(epoch);
-    extendLease(sentNanos);
-    // What is left of the previous holder's lease (its record may have been deleted, or lost by
-    // Redis, while it still served): no answer before it has surely ended.
-    servingFromNanos = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(waitMs);
+    long now = System.nanoTime();
+    long servingFrom = succession.servingFromNanos(now);
+    succession.forget();
+    Term[] self = new Term[1];
+    Term t = new Term(epoch, won, sentNanos, servingFrom, settings.ttlMs() - settings.marginMs(),
+        cause -> context.runOnContext(v -> {
+          if (term == self[0]) {
+            stepDown("the bound cannot be persisted (" + cause.getMessage() + ")", true, settings.ttlMs());
+          }
+        }));
+    self[0] = t;
+    term = t;
     role = Role.LEADER;
     setLeader(new Member(me.node(), me.address(), epoch), Role.LEADER);
     metrics.leadershipChanges.increment();
-    LOG.log(Level.INFO, "won the election: epoch {0}", epoch);
-    long term = epoch; // the renewals change the record's bytes, not its epoch
-    FencedBoundStore store = new FencedBoundStore(coordinator, local, me, epoch, settings.lossMarginMs(),
+    long waitMs = TimeUnit.NANOSECONDS.toMillis(servingFrom - now);
+    LOG.log(Level.INFO, "won the election: epoch {0}; serving in {1} ms, when every earlier holder has surely stopped",
+        epoch, waitMs);
+    armDeadline(t);
+    FencedBoundStore store = new FencedBoundStore(coordinator, local, me, epoch, settings.lossMarginMs(), clockMs,
         () -> context.runOnContext(v -> {
-          if (term == epoch && role == Role.LEADER) {
+          if (term == t) {
             metrics.fencedWritesRefused.increment();
-            stepDown("a fenced bound write was refused", false);
+            stepDown("a fenced bound write was refused", false, 0);
           }
         }));
-    TimestampService svc = services.apply(store, this::leaseValid);
+    TimestampService svc = services.apply(store, t);
     vertx.deployVerticle(svc).onComplete(ar -> {
       if (ar.failed()) {
-        if (term == epoch && role == Role.LEADER) {
+        if (term == t) {
           LOG.log(Level.WARNING, "could not start serving: {0}", ar.cause().getMessage());
-          stepDown("could not start serving", true);
+          stepDown("could not start serving", true, settings.ttlMs());
         }
         return;
       }
-      if (term != epoch || role != Role.LEADER) {
+      if (term != t) {
         vertx.undeploy(ar.result());
         return;
       }
       serviceDeployment = ar.result();
-      long waitLeft = TimeUnit.NANOSECONDS.toMillis(servingFromNanos - System.nanoTime());
-      if (waitLeft <= 0) {
-        service = svc;
-        LOG.log(Level.INFO, "serving as leader, epoch {0}", epoch);
-      } else {
-        LOG.log(Level.INFO, "leader at epoch {0}: serving in {1} ms, when the previous lease has surely ended",
-            epoch, waitLeft);
-        vertx.setTimer(waitLeft + 1, id -> {
-          if (term == epoch && role == Role.LEADER && serviceDeployment != null) {
-            service = svc;
-            LOG.log(Level.INFO, "serving as leader, epoch {0}", epoch);
-          }
-        });
-      }
+      long left = TimeUnit.NANOSECONDS.toMillis(t.servingFromNanos() - System.nanoTime());
+      vertx.setTimer(Math.max(1, left + 1), id -> {
+        if (term == t && serviceDeployment != null) {
+          service = svc;
+          LOG.log(Level.INFO, "serving as leader, epoch {0}", epoch);
+        }
+      });
     });
-    schedule(third());
+    finish(third());
   }
 
   private void renew() {
+    Term t = term;
     long sent = System.nanoTime();
-    String expected = record;
-    coordinator.renew(expected, settings.ttlMs(), clockMs.getAsLong()).onComplete(ar -> {
-      if (stopped || handingOver || role != Role.LEADER || !expected.equals(record)) {
+    coordinator.renew(t.record(), settings.ttlMs(), clockMs.getAsLong(), newGrant()).onComplete(ar -> {
+      if (stopped || handingOver || term != t) {
+        release();
         return;
       }
       metrics.renewLatency.record(System.nanoTime() - sent, TimeUnit.NANOSECONDS);
       if (ar.failed()) {
         metrics.renewFailures.increment();
         metrics.redisErrors.increment();
-        long left = TimeUnit.NANOSECONDS.toMillis(leaseDeadlineNanos - System.nanoTime());
-        schedule(Math.max(1, Math.min(third() / 2, left)));
+        long left = TimeUnit.NANOSECONDS.toMillis(t.deadlineNanos() - System.nanoTime());
+        finish(Math.max(1, Math.min(third() / 2, left)));
         return;
       }
       if (ar.result() == null) {
-        stepDown("the election record changed or vanished", false);
+        busy = false;
+        stepDown("the election record changed or vanished", false, 0);
         return;
       }
-      record = ar.result();
-      extendLease(sent);
-      schedule(third());
+      t.renewed(ar.result(), sent);
+      armDeadline(t);
+      finish(third());
     });
   }
 
-  private void extendLease(long sentNanos) {
-    leaseDeadlineNanos = sentNanos + TimeUnit.MILLISECONDS.toNanos(settings.ttlMs() - settings.marginMs());
+  /** Steps down at the instant the term's lease runs out, unless a renewal moves it first. */
+  private void armDeadline(Term t) {
     if (deadlineTimer >= 0) {
       vertx.cancelTimer(deadlineTimer);
     }
-    long ms = Math.max(1, TimeUnit.NANOSECONDS.toMillis(leaseDeadlineNanos - System.nanoTime()) + 1);
+    long ms = Math.max(1, TimeUnit.NANOSECONDS.toMillis(t.deadlineNanos() - System.nanoTime()) + 1);
     deadlineTimer = vertx.setTimer(ms, id -> {
       deadlineTimer = -1;
-      if (role == Role.LEADER && System.nanoTime() - leaseDeadlineNanos >= 0) {
-        stepDown("the lease ran out without a successful renewal", true);
+      if (term == t && System.nanoTime() - t.deadlineNanos() >= 0) {
+        stepDown("the lease ran out without a successful renewal", true, 0);
       }
     });
   }
 
   /**
-   * Stops serving at once: the allocator verticle goes (answering what waits with UNAVAILABLE,
-   * forgetting its memory), then a campaign follows after a jittered backoff.
+   * Ends the term at once: it is revoked (no answer leaves after this), the allocator verticle
+   * goes (answering what waits with UNAVAILABLE, forgetting its memory), the record is given back
+   * when {@code giveBack}, then a campaign follows after a jittered backoff plus {@code extraBackoffMs}.
    */
-  private Future<Void> stepDown(String reason, boolean giveBack) {
-    if (role != Role.LEADER) {
+  private Future<Void> stepDown(String reason, boolean giveBack, long extraBackoffMs) {
+    Term t = term;
+    if (role != Role.LEADER || t == null) {
       return Future.succeededFuture();
     }
-    LOG.log(Level.WARNING, "stepping down from epoch {0}: {1}", epoch, reason);
+    LOG.log(Level.WARNING, "stepping down from epoch {0}: {1}", t.epoch(), reason);
+    t.revoke();
+    boolean clean = t.waited();
+    term = null;
     role = Role.CANDIDATE;
-    leaseDeadlineNanos = System.nanoTime();
-    metrics.leadershipChanges.increment();
-    String mine = record;
-    record = null;
     service = null;
+    metrics.leadershipChanges.increment();
     setLeader(null, Role.CANDIDATE);
+    if (deadlineTimer >= 0) {
+      vertx.cancelTimer(deadlineTimer);
+      deadlineTimer = -1;
+    }
     String deployment = serviceDeployment;
     serviceDeployment = null;
     Future<Void> undeployed = deployment == null ? Future.succeededFuture() : vertx.undeploy(deployment);
-    long term = epoch;
     // The record goes only once the allocator is gone: the next holder need not wait for us.
-    Future<Void> resigned = !giveBack || mine == null ? undeployed : undeployed.transform(ar ->
-        coordinator.resign(mine, "resign:" + me.node() + ":" + term).<Void>mapEmpty()
+    Future<Void> resigned = !giveBack ? undeployed : undeployed.transform(ar ->
+        coordinator.resign(t.record(), "resign:" + me.node() + ":" + t.epoch(), clean).<Void>mapEmpty()
             .recover(e -> Future.succeededFuture()));
-    if (!stopped && !handingOver) {
-      schedule(backoff());
-    }
+    schedule(backoff() + extraBackoffMs);
     return resigned;
   }
 
@@ -517,48 +547,6 @@ public final class Leadership extends VerticleBase implements NodeView {
     if (limit.boundMs() > mine.boundMs() || limit.epoch() > mine.epoch() || minEpoch > mine.epoch()) {
       local.save(new StoredBound(Math.max(minEpoch, Math.max(limit.epoch(), mine.epoch())),
           Math.max(limit.boundMs(), mine.boundMs())));
-    }
-  }
-
-  // ---- resign notices ----
-
-  private void subscribe() {
-    if (stopped) {
-      return;
-    }
-    redis.connect().onComplete(ar -> {
-      if (ar.failed() || stopped) {
-        if (ar.succeeded()) {
-          ar.result().close();
-        }
-        vertx.setTimer(third(), id -> subscribe());
-        return;
-      }
-      RedisConnection conn = ar.result();
-      subscriber = conn;
-      conn.handler(this::onMessage);
-      conn.exceptionHandler(e -> { });
-      conn.endHandler(v -> {
-        if (subscriber == conn) {
-          subscriber = null;
-          vertx.setTimer(third(), id -> subscribe());
-        }
-      });
-      conn.send(Request.cmd(Command.SUBSCRIBE).arg(coordinator.keys().events()))
-          .onFailure(e -> conn.close());
-    });
-  }
-
-  private void onMessage(Response msg) {
-    if (msg == null || msg.type() != ResponseType.PUSH && msg.type() != ResponseType.MULTI || msg.size() < 3) {
-      return;
-    }
-    if (!"message".equals(msg.get(0).toString())) {
-      return;
-    }
-    String text = msg.get(2).toString();
-    if (text.startsWith("resign:") && role != Role.LEADER && !stopped) {
-      schedule(0); // a planned handover: campaign now, not at the next poll
     }
   }
 }

@@ -84,7 +84,7 @@ public final class Node {
       redis = Redis.createClient(vertx, redisOptions(config));
       // Every Redis call ends within a third of the lease: a slow Redis must not hold a renewal.
       RedisCoordinator coordinator = new RedisCoordinator(redis, RedisKeys.of(config.cluster()),
-          Math.max(50, config.leaseTtlMs() / 3));
+          Math.max(50, config.leaseTtlMs() / 3), config.redisMinReplicas());
       grpcClient = GrpcClient.client(vertx, new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
           .setHttp2ClearTextUpgrade(false).setConnectTimeout((int) Math.max(100, config.leaseTtlMs())));
       Forwarder forwarder = new Forwarder(vertx.getOrCreateContext(), grpcClient, config.maxCount(),
@@ -94,7 +94,7 @@ public final class Node {
           Leadership.Settings.of(config.leaseTtlMs(), config.windowMs(),
               config.followerMode() == Config.FollowerMode.FORWARD),
           me, redis, coordinator, local, metrics, clock,
-          (store, mayServe) -> new TimestampService(settings, store, clock, metrics, mayServe),
+          (store, lease) -> new TimestampService(settings, store, clock, metrics, lease),
           leader -> forwarder.leader(leader == null || leader.nodeId().equals(me.node()) ? null : leader.address()));
       sink = new Router(leadership, forwarder, config.followerMode() == Config.FollowerMode.FORWARD);
       view = leadership;

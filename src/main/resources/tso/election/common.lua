@@ -54,30 +54,36 @@ local function read_counter(key)
   return tonumber(v)
 end
 
--- Redis's own clock in milliseconds. Durations measured on it are compared with the lease,
--- never instants across machines.
-local function redis_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- Which Redis this is: its run id (new at every start) and its replication id (new when a replica
+-- is promoted). A candidate that saw the same grant on another Redis saw another history: a
+-- restarted or promoted Redis may have lost grants made after it.
+local function identity()
+  local s = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or '?'
+  local r = string.match(redis.call('INFO', 'replication'), 'master_replid:(%x+)') or '?'
+  return s .. ':' .. r
 end
 
--- The lease key (KEYS[5] in campaign and takeover, KEYS[2] in renew and resign) holds the time on
--- Redis's clock until which the last holder may still serve: renew sets it to now + ttl, resign
--- to now (the resigner stopped serving first). A new holder must not serve before it: the old
--- leader may still be within its lease if its record was deleted, or Redis lost it.
-local function lease_left(key, ttl)
-  if redis.call('TYPE', key).ok ~= 'string' then return ttl end
-  local u = tonumber(redis.call('GET', key))
-  if not u then return ttl end
-  local left = u - redis_ms()
-  if left < 0 then return 0 end
-  if left > ttl then return ttl end
-  return left
+-- The grant key (KEYS[5] in campaign and takeover, KEYS[2] in renew and resign) holds a token
+-- that every campaign, takeover and renew replaces with a fresh one chosen by the caller (its
+-- incarnation and a counter: never reused). A candidate times the lease out on its own monotonic
+-- clock from when it first saw the current (identity, grant) pair; Redis's clock and its key
+-- expiry are never trusted for that.
+local function grant_of(key)
+  if redis.call('TYPE', key).ok ~= 'string' then return '' end
+  return redis.call('GET', key)
+end
+
+-- The caller's view is still the truth: same Redis, same last grant.
+local function unchanged(grant_key, seen_identity, seen_grant)
+  return identity() == seen_identity and grant_of(grant_key) == seen_grant
 end
 
 -- Takes the (absent) leader key: a new epoch above every epoch known, the record with a TTL.
--- KEYS: leader, epoch, limit, transitions, lease. a: node, addr, inc, ttl, now, min_epoch
--- {1, record, wait}: serve only after wait ms (what is left of the previous lease).
+-- KEYS: leader, epoch, limit, transitions, grant, released. a: node, addr, inc, ttl, now, min_epoch, grant
+-- The epoch is also at least the caller's wall clock in milliseconds: after Redis has lost the
+-- counter and the limit, and the winner its data directory, epochs still go up (given node
+-- clocks within the stated bound of each other, and fewer than one election per millisecond).
+-- {1, record}
 local function acquire(a)
   local lb, le = read_limit(KEYS[3])
   if lb == false then return {-1, 'limit_corrupt'} end
@@ -87,13 +93,15 @@ local function acquire(a)
   -- stop every election: the floor keeps epochs growing.
   local e = read_counter(KEYS[2]) + 1
   if e <= floor then e = floor + 1 end
-  redis.call('SET', KEYS[2], e)
+  local wall = tonumber(a.now)
+  if wall and e < wall then e = wall end
+  redis.call('SET', KEYS[2], string.format('%d', e))
   local tr = read_counter(KEYS[4]) + 1
   redis.call('SET', KEYS[4], tr)
   local ttl = tonumber(a.ttl)
-  local wait = lease_left(KEYS[5], ttl)
   local rec = build(a.node, a.addr, a.inc, e, ttl, tonumber(a.now), tonumber(a.now), tr)
   redis.call('SET', KEYS[1], rec, 'PX', ttl)
-  redis.call('SET', KEYS[5], redis_ms() + ttl)
-  return {1, rec, wait}
+  redis.call('SET', KEYS[5], a.grant)
+  redis.call('DEL', KEYS[6])
+  return {1, rec}
 end
