@@ -27,6 +27,15 @@ public final class Replies {
     lists.add(list);
   }
 
+  /** Turns every collected answer into this error (the answers must not leave as they are). */
+  public void failAll(TsoError error, String message) {
+    for (int i = 0, n = lists.size(); i < n; i++) {
+      for (TsoRequest q : lists.get(i)) {
+        q.fail(error, message);
+      }
+    }
+  }
+
   /**
    * Hands every collected answer back; those for {@code here} or for the context running now are
    * answered at once, in order.

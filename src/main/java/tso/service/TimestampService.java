@@ -9,7 +9,6 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.function.BooleanSupplier;
 import java.util.function.LongSupplier;
 
 import tso.alloc.TimestampAllocator;
@@ -60,6 +59,33 @@ public final class TimestampService extends VerticleBase implements TimestampSin
     }
   }
 
+  /**
+   * The right to serve, as the election grants it for one term (a standalone node always has it).
+   * Checked before a batch is allocated and again before its answers leave.
+   */
+  public interface Lease {
+    /** A lease that never ends and ignores persistence failures (a standalone node). */
+    Lease ALWAYS = new Lease() {
+      @Override
+      public boolean valid() {
+        return true;
+      }
+
+      @Override
+      public void cannotPersist(Throwable cause) {
+      }
+    };
+
+    /** True while answers may leave this node. */
+    boolean valid();
+
+    /**
+     * The bound could not be extended and the allocator has no room left: this node cannot
+     * serve. Called on the allocator's context; an election steps down and resigns.
+     */
+    void cannotPersist(Throwable cause);
+  }
+
   /** CoDel's interval: the queueing delay must stay above the target this long before shedding. */
   static final long SHED_INTERVAL_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
 
@@ -67,7 +93,7 @@ public final class TimestampService extends VerticleBase implements TimestampSin
   private final BoundStore store;
   private final LongSupplier clockMs;
   private final TsoMetrics metrics;
-  private final BooleanSupplier mayServe;
+  private final Lease lease;
 
   private final HandOff<TsoRequest> inbox = new HandOff<>();
   private final AtomicInteger queued = new AtomicInteger();
@@ -96,20 +122,20 @@ public final class TimestampService extends VerticleBase implements TimestampSin
   private volatile long epoch;
 
   /**
-   * @param mayServe checked before every batch: false once the leader's lease is no longer valid
-   *     on this node's monotonic clock (always true for a standalone node)
+   * @param lease checked before every batch and again before its answers leave: false once the
+   *     leader's term is over or its lease is no longer valid on this node's monotonic clock
    */
   public TimestampService(Settings settings, BoundStore store, LongSupplier clockMs, TsoMetrics metrics,
-      BooleanSupplier mayServe) {
+      Lease lease) {
     this.settings = settings;
     this.store = store;
     this.clockMs = clockMs;
     this.metrics = metrics;
-    this.mayServe = mayServe;
+    this.lease = lease;
   }
 
   public TimestampService(Settings settings, BoundStore store, LongSupplier clockMs, TsoMetrics metrics) {
-    this(settings, store, clockMs, metrics, () -> true);
+    this(settings, store, clockMs, metrics, Lease.ALWAYS);
   }
 
   @Override
@@ -233,7 +259,7 @@ public final class TimestampService extends VerticleBase implements TimestampSin
   }
 
   private void serve() {
-    if (!mayServe.getAsBoolean()) {
+    if (!lease.valid()) {
       failAll(TsoError.UNAVAILABLE, "this node's leader lease is not valid now");
       return;
     }
@@ -270,6 +296,11 @@ public final class TimestampService extends VerticleBase implements TimestampSin
     batch.clear();
     if (answered > 0) {
       queued.addAndGet(-answered);
+      if (!lease.valid()) {
+        // The lease ran out between the check above and now (a pause, a slow allocation): not
+        // one answer may leave after it. The ranges are dropped unused.
+        replies.failAll(TsoError.UNAVAILABLE, "this node's leader lease ended while answering; retry");
+      }
       replies.flush(context);
     }
     syncAllocatorCounters();
@@ -360,6 +391,11 @@ public final class TimestampService extends VerticleBase implements TimestampSin
         // No retry from here: an attempt that fails at once would recurse, and a tight retry loop
         // would starve the tick that times out waiting requests. The tick retries, paced.
         retryNotBeforeNanos = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(settings.tickMs());
+        if (serving && allocator.bound() <= Math.max(clockMs.getAsLong(), allocator.physical())) {
+          // Nothing left to serve from until a write succeeds: say so, so that a leader gives the
+          // lease to a member that can persist rather than fail every request while holding it.
+          lease.cannotPersist(ar.cause());
+        }
         if (failuresInARow++ == 0 || Long.bitCount(failuresInARow) == 1) { // 1st, 2nd, 4th, 8th…
           LOG.log(Level.WARNING, "could not persist bound {0,number,#} ({1} failures in a row): {2}",
               target, failuresInARow, ar.cause().toString());

@@ -465,6 +465,84 @@ public class TimestampServiceTest {
   }
 
   // ---------------------------------------------------------------------------------------------
+  // the lease
+
+  /** A lease with a deadline on the monotonic clock, as a leader's term has. */
+  private static final class DeadlineLease implements TimestampService.Lease {
+    volatile long deadlineNanos = Long.MAX_VALUE;
+    final List<Throwable> cannotPersist = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+    @Override
+    public boolean valid() {
+      return System.nanoTime() - deadlineNanos < 0;
+    }
+
+    @Override
+    public void cannotPersist(Throwable cause) {
+      cannotPersist.add(cause);
+    }
+  }
+
+  @Test
+  void aPauseBetweenAllocationAndAnswerThatOutlastsTheLeaseLetsNoAnswerLeave() throws Exception {
+    vertx = Vertx.vertx();
+    FakeStore store = new FakeStore(StoredBound.NONE);
+    DeadlineLease lease = new DeadlineLease();
+    java.util.concurrent.atomic.AtomicBoolean pauseNext = new java.util.concurrent.atomic.AtomicBoolean();
+    // The allocator reads the clock while it allocates: a pause there (a GC, a descheduled
+    // process) lands exactly between the lease check before the batch and the answers' write.
+    TimestampService service = new TimestampService(new TimestampService.Settings(3000, 1000, 5000, 10), store,
+        () -> {
+          if (pauseNext.getAndSet(false)) {
+            lease.deadlineNanos = System.nanoTime() + MILLISECONDS.toNanos(100);
+            try {
+              Thread.sleep(300);
+            } catch (InterruptedException e) {
+              Thread.currentThread().interrupt();
+            }
+          }
+          return clock.get();
+        }, metrics, lease);
+    get(vertx.deployVerticle(service));
+    Context client = newContext();
+    Answers answers = new Answers(store);
+    assertThat(answers.submitAndGet(service, client, 1).ok()).isTrue();
+
+    pauseNext.set(true);
+    TsoRequest paused = answers.submitAndGet(service, client, 5);
+    assertThat(paused.ok()).as("allocated inside the lease, answered after it").isFalse();
+    assertThat(paused.error()).isEqualTo(TsoError.UNAVAILABLE);
+    TsoRequest after = answers.submitAndGet(service, client, 1);
+    assertThat(after.ok()).isFalse();
+    assertThat(after.error()).isEqualTo(TsoError.UNAVAILABLE);
+    answers.assertInvariants();
+  }
+
+  @Test
+  void aStoreThatFailsOnceNothingIsLeftToServeFromTellsTheLeaseButNotBefore() throws Exception {
+    vertx = Vertx.vertx();
+    FakeStore store = new FakeStore(StoredBound.NONE);
+    DeadlineLease lease = new DeadlineLease();
+    TimestampService service = new TimestampService(new TimestampService.Settings(300, 1000, 200, 10), store,
+        clock::get, metrics, lease);
+    get(vertx.deployVerticle(service));
+    Context client = newContext();
+    Answers answers = new Answers(store);
+    long bound = T0 + 300;
+    store.mode(Mode.FAIL_LATER);
+
+    clock.set(bound - 50); // inside the last third: extensions fail, but the durable bound still serves
+    assertThat(answers.submitAndGet(service, client, 1).ok()).isTrue();
+    await().atMost(AWAIT).until(() -> metrics.boundExtensionFailures.count() >= 2);
+    assertThat(lease.cannotPersist).as("room is left: not yet").isEmpty();
+
+    clock.set(bound + 10); // nothing left below the durable bound
+    await().atMost(AWAIT).until(() -> !lease.cannotPersist.isEmpty());
+    assertThat(lease.cannotPersist.get(0)).hasMessageContaining("disk on fire");
+    answers.assertInvariants();
+  }
+
+  // ---------------------------------------------------------------------------------------------
   // queue limit
 
   @Test
