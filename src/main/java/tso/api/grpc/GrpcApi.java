@@ -10,6 +10,8 @@ import io.vertx.grpc.server.GrpcServerRequest;
 import io.vertx.grpc.server.GrpcServerResponse;
 import io.vertx.grpc.server.Service;
 
+import java.util.ArrayDeque;
+
 import tso.metrics.TsoMetrics;
 import tso.metrics.TsoMetrics.Api;
 import tso.proto.v1.GetLeaderRequest;
@@ -174,11 +176,17 @@ public final class GrpcApi {
     new StreamCall(req).start();
   }
 
-  /** One StreamTimestamps call: answers in request order, at most {@code streamWindow} outstanding. */
+  /**
+   * One StreamTimestamps call: answers strictly in request order, at most {@code streamWindow}
+   * outstanding. Answers can come back out of order (one request served inline on the
+   * allocator's loop while an earlier one waited for a bound extension and is handed back by a
+   * task), so each waits in {@link #inOrder} until every earlier one has left.
+   */
   private final class StreamCall {
     private final GrpcServerRequest<Lenient<GetTimestampsRequest>, TimestampRange> req;
     private final GrpcServerResponse<Lenient<GetTimestampsRequest>, TimestampRange> resp;
     private final Context context = Vertx.currentContext();
+    private final ArrayDeque<Pending> inOrder = new ArrayDeque<>();
     private int outstanding;
     private boolean inputEnded;
     private boolean paused;
@@ -226,24 +234,35 @@ public final class GrpcApi {
         paused = true;
         req.pause();
       }
-      service.submit(new TsoRequest(count, context, r -> onAnswer(r, arrived)));
+      Pending p = new Pending();
+      inOrder.addLast(p);
+      service.submit(new TsoRequest(count, context, r -> onAnswer(p, r, arrived)));
     }
 
-    private void onAnswer(TsoRequest r, long arrived) {
-      outstanding--;
+    private void onAnswer(Pending p, TsoRequest r, long arrived) {
       if (r.ok()) {
         metrics.ok(Api.GRPC_STREAM, System.nanoTime() - arrived);
       } else {
         metrics.failed(Api.GRPC_STREAM, r.error(), System.nanoTime() - arrived);
       }
+      p.answer = r;
+      Pending head;
+      while ((head = inOrder.peekFirst()) != null && head.answer != null) {
+        inOrder.pollFirst();
+        outstanding--;
+        TsoRequest a = head.answer;
+        if (done) {
+          continue;
+        }
+        if (!a.ok()) {
+          finish(a.error(), a.message());
+        } else {
+          resp.write(range(a));
+        }
+      }
       if (done) {
         return;
       }
-      if (!r.ok()) {
-        finish(r.error(), r.message());
-        return;
-      }
-      resp.write(range(r));
       if (inputEnded && outstanding == 0) {
         done = true;
         resp.end();
@@ -265,6 +284,11 @@ public final class GrpcApi {
         end(resp, error, message);
       }
     }
+  }
+
+  /** A stream's request, in arrival order, and its answer once it came. */
+  private static final class Pending {
+    TsoRequest answer;
   }
 
   private void leader(GrpcServerRequest<Lenient<GetLeaderRequest>, LeaderInfo> req) {
