@@ -813,7 +813,7 @@ public class TimestampServiceTest {
     final AtomicLong attemptCount = new AtomicLong();
     /** Every save that completed successfully, in order. */
     final List<StoredBound> durable = new CopyOnWriteArrayList<>();
-    final ConcurrentLinkedQueue<Held> held = new ConcurrentLinkedQueue<>();
+    public final ConcurrentLinkedQueue<Held> held = new ConcurrentLinkedQueue<>();
     private final AtomicLong maxDurable = new AtomicLong();
     volatile boolean closed;
 

@@ -35,6 +35,10 @@ import java.util.concurrent.atomic.AtomicLong;
  *       reconnect.</li>
  * </ul>
  *
+ * <p>{@link #holdRepliesAfter(byte[])} holds back the server's replies on any connection whose
+ * client sends the given bytes (a script's SHA-1, say), until {@link #releaseReplies()}: the
+ * request reaches the server and runs, only its answer is late, and the other connections go on.
+ *
  * <p>When either side closes its connection, the proxy closes the other side (no half-close):
  * a client sees the server die as it would without the proxy. If nothing listens at the target,
  * connections are accepted and reset.
@@ -55,6 +59,8 @@ public final class TcpProxy implements AutoCloseable {
   private final Thread acceptor;
   private Mode mode = Mode.OPEN;
   private boolean closed;
+  private volatile byte[] holdMarker;
+  private final AtomicInteger holding = new AtomicInteger();
 
   private TcpProxy(ServerSocket server, InetSocketAddress target) {
     this.server = server;
@@ -122,6 +128,30 @@ public final class TcpProxy implements AutoCloseable {
   public void restore() {
     synchronized (lock) {
       mode = Mode.OPEN;
+      lock.notifyAll();
+    }
+  }
+
+  /** From now on, a connection whose client sends {@code marker} gets no replies until {@link #releaseReplies()}. */
+  public void holdRepliesAfter(byte[] marker) {
+    holdMarker = marker.clone();
+  }
+
+  /** Connections whose replies are held now. */
+  public int holdingReplies() {
+    return holding.get();
+  }
+
+  /** Delivers every held reply, in order, and holds no more. */
+  public void releaseReplies() {
+    synchronized (lock) {
+      holdMarker = null;
+      for (Link l : links) {
+        if (l.holdDown) {
+          l.holdDown = false;
+          holding.decrementAndGet();
+        }
+      }
       lock.notifyAll();
     }
   }
@@ -228,6 +258,19 @@ public final class TcpProxy implements AutoCloseable {
     }
   }
 
+  private static boolean contains(byte[] buf, int n, byte[] marker) {
+    outer:
+    for (int i = 0; i + marker.length <= n; i++) {
+      for (int j = 0; j < marker.length; j++) {
+        if (buf[i + j] != marker[j]) {
+          continue outer;
+        }
+      }
+      return true;
+    }
+    return false;
+  }
+
   private static void reset(Socket s) {
     try {
       s.setSoLinger(true, 0);
@@ -242,6 +285,8 @@ public final class TcpProxy implements AutoCloseable {
     private final Socket upstream;
     private final int id;
     private final AtomicBoolean gone = new AtomicBoolean();
+    /** The server's replies wait (see {@link #holdRepliesAfter}); guarded by the proxy's lock. */
+    boolean holdDown;
 
     Link(int id, Socket client, Socket upstream) {
       this.id = id;
@@ -251,15 +296,15 @@ public final class TcpProxy implements AutoCloseable {
 
     void start() {
       String name = "tcp-proxy-" + port() + "-" + id;
-      Thread up = new Thread(() -> pump(client, upstream), name + "-up");
-      Thread down = new Thread(() -> pump(upstream, client), name + "-down");
+      Thread up = new Thread(() -> pump(client, upstream, true), name + "-up");
+      Thread down = new Thread(() -> pump(upstream, client, false), name + "-down");
       up.setDaemon(true);
       down.setDaemon(true);
       up.start();
       down.start();
     }
 
-    private void pump(Socket from, Socket to) {
+    private void pump(Socket from, Socket to, boolean up) {
       byte[] buf = new byte[16 * 1024];
       try {
         InputStream in = from.getInputStream();
@@ -274,6 +319,19 @@ public final class TcpProxy implements AutoCloseable {
             // One side closed: close the other (no half-close), as a dead server's socket would be.
             break;
           }
+          byte[] marker = holdMarker;
+          if (up && marker != null && contains(buf, n, marker)) {
+            synchronized (lock) {
+              if (!holdDown) {
+                holdDown = true;
+                holding.incrementAndGet();
+              }
+            }
+          }
+          if (!up && !awaitReplies()) {
+            reset();
+            return;
+          }
           out.write(buf, 0, n);
           forwardedBytes.addAndGet(n);
         }
@@ -284,6 +342,21 @@ public final class TcpProxy implements AutoCloseable {
         return;
       }
       close(false);
+    }
+
+    /** Waits while this link's replies are held; false when cut or closed meanwhile. */
+    private boolean awaitReplies() {
+      synchronized (lock) {
+        while (holdDown && !closed && mode != Mode.CUT) {
+          try {
+            lock.wait();
+          } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+          }
+        }
+        return !closed && mode != Mode.CUT;
+      }
     }
 
     void reset() {
