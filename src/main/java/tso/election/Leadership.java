@@ -82,6 +82,8 @@ public final class Leadership extends VerticleBase implements NodeView {
   private boolean again;
   private long grants;
   private long minEpoch;
+  /** After a step-down, no campaign before this (a resign notice must not cut the backoff short). */
+  private long campaignNotBeforeNanos = System.nanoTime();
   private boolean stopped;
   private long lastCampaignErrorLogNanos;
 
@@ -288,6 +290,11 @@ public final class Leadership extends VerticleBase implements NodeView {
       if (o.absent()) {
         invalids.clear();
         setLeader(null, Role.CANDIDATE);
+        long backoffLeft = campaignNotBeforeNanos - now;
+        if (backoffLeft > 0) {
+          finish(Math.min(third(), TimeUnit.NANOSECONDS.toMillis(backoffLeft) + 1));
+          return;
+        }
         campaign(o, null);
         return;
       }
@@ -520,7 +527,9 @@ public final class Leadership extends VerticleBase implements NodeView {
     Future<Void> resigned = !giveBack ? undeployed : undeployed.transform(ar ->
         coordinator.resign(t.record(), "resign:" + me.node() + ":" + t.epoch(), clean).<Void>mapEmpty()
             .recover(e -> Future.succeededFuture()));
-    schedule(backoff() + extraBackoffMs);
+    long backoffMs = backoff() + extraBackoffMs;
+    campaignNotBeforeNanos = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(backoffMs);
+    schedule(backoffMs);
     return resigned;
   }
 
