@@ -12,14 +12,14 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
 
+import tso.core.HandOff;
+import tso.core.Replies;
+import tso.core.TsoError;
+import tso.core.TsoRequest;
 import tso.metrics.TsoMetrics;
 import tso.proto.v1.GetTimestampsRequest;
 import tso.proto.v1.TimestampOracleGrpcClient;
 import tso.proto.v1.TimestampRange;
-import tso.core.TsoRequest;
-import tso.core.TsoError;
-import tso.core.Replies;
-import tso.core.HandOff;
 
 /**
  * A follower's path to the leader: requests from every event loop are merged into batched

@@ -18,11 +18,11 @@ import tso.api.grpc.DirectUnary;
 import tso.api.grpc.GrpcApi;
 import tso.api.http.HttpApi;
 import tso.config.Config;
+import tso.core.NodeView;
+import tso.core.TimestampSink;
 import tso.metrics.TsoMetrics;
 import tso.proto.v1.NoopGrpcService;
 import tso.proto.v1.TimestampOracleGrpcService;
-import tso.core.TimestampSink;
-import tso.core.NodeView;
 
 /**
  * One instance per event loop: HTTP/JSON and gRPC (h2c) on one port. Requests whose

@@ -19,16 +19,16 @@ import java.lang.System.Logger.Level;
 import java.util.function.LongSupplier;
 
 import tso.config.Config;
+import tso.core.NodeView;
+import tso.core.TimestampSink;
 import tso.election.Identity;
 import tso.election.Leadership;
 import tso.election.RedisCoordinator;
 import tso.election.RedisKeys;
-import tso.metrics.TsoMetrics;
-import tso.store.FileBoundStore;
-import tso.core.TimestampSink;
-import tso.core.NodeView;
-import tso.service.TimestampService;
 import tso.forward.Forwarder;
+import tso.metrics.TsoMetrics;
+import tso.service.TimestampService;
+import tso.store.FileBoundStore;
 
 /**
  * A whole node: the Vert.x instance, one API verticle per event loop, and either the allocator

@@ -1,8 +1,8 @@
 package tso.server;
 
 import tso.alloc.TimestampAllocator;
-import tso.core.TsoRequest;
 import tso.core.TimestampSink;
+import tso.core.TsoRequest;
 
 /**
  * The benchmarks' baseline: answers every request at once, on the caller's event loop, without

@@ -1,12 +1,12 @@
 package tso.server;
 
-import tso.election.Leadership;
-import tso.core.TsoRequest;
-import tso.core.TsoError;
-import tso.core.TimestampSink;
 import tso.core.NodeView;
-import tso.service.TimestampService;
+import tso.core.TimestampSink;
+import tso.core.TsoError;
+import tso.core.TsoRequest;
+import tso.election.Leadership;
 import tso.forward.Forwarder;
+import tso.service.TimestampService;
 
 /**
  * In front of the allocator in Redis mode: the leader serves itself; a follower forwards to the

@@ -6,9 +6,9 @@ import java.io.PrintStream;
 import java.util.List;
 
 import tso.config.Config;
+import tso.core.NodeView;
 import tso.loadgen.LoadGenerator;
 import tso.loadgen.Settings;
-import tso.core.NodeView;
 
 /**
  * The start-up warm-up: before the node reports ready, it drives its own stack (HTTP/1.1, gRPC

@@ -12,14 +12,14 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.LongSupplier;
 
 import tso.alloc.TimestampAllocator;
+import tso.core.HandOff;
+import tso.core.Replies;
+import tso.core.TimestampSink;
+import tso.core.TsoError;
+import tso.core.TsoRequest;
 import tso.metrics.TsoMetrics;
 import tso.store.BoundStore;
 import tso.store.StoredBound;
-import tso.core.TsoRequest;
-import tso.core.TsoError;
-import tso.core.TimestampSink;
-import tso.core.Replies;
-import tso.core.HandOff;
 
 /**
  * The one verticle that owns the {@link TimestampAllocator}: group commit.

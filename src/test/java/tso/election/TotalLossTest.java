@@ -15,8 +15,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 import tso.config.Setting;
 import tso.support.History;
-import tso.support.LocalCluster;
 import tso.support.Load;
+import tso.support.LocalCluster;
 import tso.support.RedisServer;
 
 /**

@@ -23,9 +23,9 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
-import tso.metrics.TsoMetrics;
-import tso.core.TsoRequest;
 import tso.core.TsoError;
+import tso.core.TsoRequest;
+import tso.metrics.TsoMetrics;
 
 /**
  * The follower's forwarding queue is bounded: with a leader that takes the stream and never

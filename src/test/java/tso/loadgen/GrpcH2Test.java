@@ -30,8 +30,8 @@ import org.junit.jupiter.api.Timeout;
 
 import tso.proto.v1.GetTimestampsRequest;
 import tso.proto.v1.TimestampRange;
-import tso.support.H2Frames;
 import tso.support.H2Frames.Frame;
+import tso.support.H2Frames;
 
 /**
  * The generator's hand-framed gRPC client against a scripted HTTP/2 peer: what it sends, and how

@@ -10,8 +10,8 @@ import java.util.concurrent.TimeUnit;
 import tso.config.Config;
 import tso.config.Setting;
 import tso.metrics.TsoMetrics;
-import tso.support.Ports;
 import tso.service.TimestampService;
+import tso.support.Ports;
 
 /**
  * The API verticle alone, in front of an allocator a test built itself (over a fake store it

@@ -38,14 +38,14 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
-import tso.service.TimestampServiceTest;
 import tso.metrics.TsoMetrics;
 import tso.proto.v1.GetTimestampsRequest;
 import tso.proto.v1.TimestampOracleGrpcClient;
+import tso.service.TimestampService;
+import tso.service.TimestampServiceTest;
 import tso.store.StoredBound;
 import tso.support.H2Frames;
 import tso.support.InProcessNode;
-import tso.service.TimestampService;
 
 /**
  * The bounds as a client meets them on the wire: a full allocator queue is answered at once with

@@ -28,13 +28,13 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
-import tso.service.TimestampServiceTest;
 import tso.config.Setting;
 import tso.metrics.TsoMetrics;
 import tso.proto.v1.GetTimestampsRequest;
 import tso.proto.v1.TimestampRange;
-import tso.store.StoredBound;
 import tso.service.TimestampService;
+import tso.service.TimestampServiceTest;
+import tso.store.StoredBound;
 
 /**
  * Unary {@code GetTimestamps} as {@link tso.api.grpc.DirectUnary} answers it on the stream, next

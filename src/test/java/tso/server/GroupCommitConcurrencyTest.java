@@ -26,7 +26,6 @@ import org.junit.jupiter.api.io.TempDir;
 import tso.config.Setting;
 import tso.support.Clients;
 import tso.support.History;
-import tso.config.Setting;
 import tso.support.InProcessNode;
 
 /**

@@ -31,11 +31,11 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 import tso.alloc.TimestampAllocator;
+import tso.core.TsoError;
+import tso.core.TsoRequest;
 import tso.metrics.TsoMetrics;
 import tso.store.BoundStore;
 import tso.store.StoredBound;
-import tso.core.TsoRequest;
-import tso.core.TsoError;
 
 /**
  * {@link TimestampService} on a real Vert.x, with a fake {@link BoundStore} (saves completed at once,

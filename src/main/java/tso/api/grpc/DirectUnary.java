@@ -13,14 +13,14 @@ import io.vertx.core.http.HttpVersion;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 
-import tso.metrics.TsoMetrics;
-import tso.metrics.TsoMetrics.Api;
-import tso.proto.v1.GetTimestampsRequest;
-import tso.proto.v1.TimestampRange;
 import tso.core.NodeView;
 import tso.core.TimestampSink;
 import tso.core.TsoError;
 import tso.core.TsoRequest;
+import tso.metrics.TsoMetrics.Api;
+import tso.metrics.TsoMetrics;
+import tso.proto.v1.GetTimestampsRequest;
+import tso.proto.v1.TimestampRange;
 
 /**
  * Unary {@code GetTimestamps} answered on the HTTP/2 stream itself, without the generic gRPC

@@ -12,8 +12,12 @@ import io.vertx.grpc.server.Service;
 
 import java.util.ArrayDeque;
 
-import tso.metrics.TsoMetrics;
+import tso.core.NodeView;
+import tso.core.TimestampSink;
+import tso.core.TsoError;
+import tso.core.TsoRequest;
 import tso.metrics.TsoMetrics.Api;
+import tso.metrics.TsoMetrics;
 import tso.proto.v1.GetLeaderRequest;
 import tso.proto.v1.GetTimestampsRequest;
 import tso.proto.v1.LeaderInfo;
@@ -21,10 +25,6 @@ import tso.proto.v1.Member;
 import tso.proto.v1.NoopGrpcService;
 import tso.proto.v1.TimestampOracleGrpcService;
 import tso.proto.v1.TimestampRange;
-import tso.core.NodeView;
-import tso.core.TimestampSink;
-import tso.core.TsoError;
-import tso.core.TsoRequest;
 
 /**
  * The gRPC API of the contract ({@code tso.v1.TimestampOracle}). It only translates between

@@ -10,12 +10,12 @@ import io.vertx.core.http.HttpVersion;
 import io.vertx.core.json.JsonObject;
 
 import tso.alloc.TimestampAllocator;
-import tso.metrics.TsoMetrics;
-import tso.metrics.TsoMetrics.Api;
 import tso.core.NodeView;
 import tso.core.TimestampSink;
 import tso.core.TsoError;
 import tso.core.TsoRequest;
+import tso.metrics.TsoMetrics.Api;
+import tso.metrics.TsoMetrics;
 
 /**
  * The HTTP/JSON API of the contract. It only translates: it validates the request, hands it to
