@@ -15,6 +15,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -31,6 +32,9 @@ import java.util.stream.Stream;
  * <p>Started with {@code --bind 127.0.0.1 --save "" --appendonly no --daemonize no} (no
  * persistence: a restart is always empty) plus the caller's arguments, in a temporary directory
  * that also holds its log. {@link #start} returns once it answers PING.
+ *
+ * <p>{@link #start(Map, String...)} adds variables to its environment (LD_PRELOAD for
+ * {@link ClockShift}, say); a restart keeps them.
  *
  * <p>The binary, in order: system property {@value #BINARY_PROPERTY} (a path); the one shipped in
  * the {@code com.github.codemonstur:embedded-redis} test jar if {@value #FROM_JAR_PROPERTY} is
@@ -75,15 +79,17 @@ public final class RedisServer implements AutoCloseable {
   private final Path binary;
   private final int port;
   private final List<String> extraArgs;
+  private final Map<String, String> env;
   private final Path dir;
   private Process process;
   private boolean paused;
   private int starts;
 
-  private RedisServer(Path binary, int port, List<String> extraArgs, Path dir) {
+  private RedisServer(Path binary, int port, List<String> extraArgs, Map<String, String> env, Path dir) {
     this.binary = binary;
     this.port = port;
     this.extraArgs = extraArgs;
+    this.env = env;
     this.dir = dir;
   }
 
@@ -99,6 +105,20 @@ public final class RedisServer implements AutoCloseable {
 
   /** Starts one with the given binary on the given port (0: a free one). */
   public static RedisServer start(Path binary, int port, String... extraArgs) {
+    return start(binary, port, Map.of(), extraArgs);
+  }
+
+  /**
+   * Starts one on a free port with {@link #binary()}, with {@code env} added to the environment
+   * it inherits from this JVM; {@link #restartEmpty()} starts the new process with it too.
+   */
+  public static RedisServer start(Map<String, String> env, String... extraArgs) {
+    return start(binary(), 0, env, extraArgs);
+  }
+
+  /** As {@link #start(Map, String...)} with the given binary on the given port (0: a free one). */
+  public static RedisServer start(Path binary, int port, Map<String, String> env, String... extraArgs) {
+    Map<String, String> environment = Map.copyOf(env);
     reapOrphans();
     int attempts = port == 0 ? 5 : 1;
     RuntimeException last = null;
@@ -109,7 +129,8 @@ public final class RedisServer implements AutoCloseable {
       } catch (IOException e) {
         throw new UncheckedIOException(e);
       }
-      RedisServer server = new RedisServer(binary, port == 0 ? Ports.free() : port, List.of(extraArgs), dir);
+      RedisServer server = new RedisServer(binary, port == 0 ? Ports.free() : port, List.of(extraArgs),
+          environment, dir);
       try {
         server.launch();
         return server;
@@ -239,6 +260,7 @@ public final class RedisServer implements AutoCloseable {
     ProcessBuilder pb = new ProcessBuilder(cmd).directory(dir.toFile())
         .redirectErrorStream(true)
         .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
+    pb.environment().putAll(env);
     Process p = null;
     for (int attempt = 0; p == null; attempt++) {
       try {
@@ -455,6 +477,11 @@ public final class RedisServer implements AutoCloseable {
 
   public String url() {
     return "redis://127.0.0.1:" + port;
+  }
+
+  /** The variables added to the environment of every process this object starts. */
+  public Map<String, String> env() {
+    return env;
   }
 
   /** The binary this one runs. */
