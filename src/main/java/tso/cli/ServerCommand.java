@@ -14,6 +14,7 @@ import sun.misc.Signal;
 import tso.config.Config;
 import tso.config.ConfigException;
 import tso.config.Setting;
+import tso.log.AsyncLogHandler;
 import tso.server.Node;
 
 /**
@@ -43,6 +44,8 @@ public final class ServerCommand {
 
   /** Runs the server until a signal stops it; returns the exit code. */
   public static int run(ParseResult parsed) {
+    // Event loops log; the JDK's console handler would write on them and stall them with stderr.
+    AsyncLogHandler log = AsyncLogHandler.installOnRoot();
     Map<Setting, String> flags = new EnumMap<>(Setting.class);
     for (Setting s : Setting.values()) {
       if (parsed.hasMatchedOption(s.flag)) {
@@ -60,6 +63,7 @@ public final class ServerCommand {
     try {
       node.start().toCompletionStage().toCompletableFuture().get();
     } catch (ExecutionException e) {
+      log.flush(); // the lines that led here come before the verdict
       System.err.println("tso: cannot start: " + oneLine(e.getCause()));
       return 1;
     } catch (InterruptedException e) {

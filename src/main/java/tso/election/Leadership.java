@@ -14,6 +14,7 @@ import java.util.function.Consumer;
 import java.util.function.LongSupplier;
 
 import tso.core.NodeView;
+import tso.log.RateLimited;
 import tso.metrics.TsoMetrics;
 import tso.service.TimestampService;
 import tso.store.BoundStore;
@@ -39,6 +40,8 @@ import tso.store.StoredBound;
 public final class Leadership extends VerticleBase implements NodeView {
 
   private static final System.Logger LOG = System.getLogger(Leadership.class.getName());
+  /** Warnings that repeat every poll while a fault lasts: one per key per interval. */
+  private static final long WARN_INTERVAL_NANOS = RateLimited.DEFAULT_INTERVAL_NANOS;
 
   /** The election's slice of the configuration. */
   public record Settings(long ttlMs, long marginMs, long graceMs, long lossMarginMs, boolean forwardFollowers) {
@@ -65,6 +68,7 @@ public final class Leadership extends VerticleBase implements NodeView {
   private final Consumer<Member> onLeaderChange;
   private final Succession succession;
   private final InvalidRecords invalids;
+  private final RateLimited limited = new RateLimited();
 
   private volatile Role role = Role.CANDIDATE;
   private volatile Member leader;
@@ -85,7 +89,6 @@ public final class Leadership extends VerticleBase implements NodeView {
   /** After a step-down, no campaign before this (a resign notice must not cut the backoff short). */
   private long campaignNotBeforeNanos = System.nanoTime();
   private boolean stopped;
-  private long lastCampaignErrorLogNanos;
 
   /**
    * @param services       makes the allocator verticle of a new term from its fenced store and lease
@@ -326,8 +329,9 @@ public final class Leadership extends VerticleBase implements NodeView {
       setLeader(new Member(rec.node(), rec.address(), rec.epoch()), Role.FOLLOWER);
       long quietLeft = succession.quietLeftNanos(now);
       if (quietLeft == 0) {
-        LOG.log(Level.WARNING, "{0} (epoch {1}) has not renewed for a whole TTL on this node''s clock, though its"
-            + " key still has {2} ms to live on Redis''s: taking over", rec.node(), rec.epoch(), o.pttlMs());
+        limited.log(LOG, Level.WARNING, "quiet", WARN_INTERVAL_NANOS, "{0} (epoch {1}) has not renewed for a whole"
+            + " TTL on this node''s clock, though its key still has {2} ms to live on Redis''s: taking over",
+            rec.node(), rec.epoch(), o.pttlMs());
         campaign(o, o.value());
         return;
       }
@@ -371,15 +375,13 @@ public final class Leadership extends VerticleBase implements NodeView {
     if (c == null) {
       metrics.campaign("error");
       metrics.redisErrors.increment();
-      long now = System.nanoTime();
-      if (now - lastCampaignErrorLogNanos > TimeUnit.SECONDS.toNanos(1)) {
-        lastCampaignErrorLogNanos = now;
-        LOG.log(Level.WARNING, "{0} failed: {1}", what, err == null ? "?" : err.getMessage());
-      }
+      limited.log(LOG, Level.WARNING, "campaign-error", WARN_INTERVAL_NANOS, "{0} failed: {1}", what,
+          err == null ? "?" : err.getMessage());
       finish(backoff());
     } else if (c.won() && !c.replicated()) {
       metrics.campaign("unreplicated");
-      LOG.log(Level.WARNING, "{0} won, but fewer replicas than asked acknowledged it: giving it back", what);
+      limited.log(LOG, Level.WARNING, "unreplicated", WARN_INTERVAL_NANOS,
+          "{0} won, but fewer replicas than asked acknowledged it: giving it back", what);
       coordinator.resign(c.record(), "resign:" + me.node(), false).onComplete(x -> finish(backoff()));
     } else if (c.won()) {
       metrics.campaign("won");
@@ -389,7 +391,7 @@ public final class Leadership extends VerticleBase implements NodeView {
       finish(1);
     } else if (c.refusal() != null) {
       metrics.campaign("refused");
-      LOG.log(Level.WARNING, "{0} refused: {1}", what, c.refusal());
+      limited.log(LOG, Level.WARNING, "refused", WARN_INTERVAL_NANOS, "{0} refused: {1}", what, c.refusal());
       finish(third());
     } else {
       metrics.campaign("held");
@@ -400,7 +402,8 @@ public final class Leadership extends VerticleBase implements NodeView {
   private void becomeLeader(String won, long sentNanos) {
     ElectionRecord.Parsed p = ElectionRecord.parse(won.getBytes(StandardCharsets.US_ASCII));
     if (!p.valid()) { // the script built it: a mismatch between the Lua and Java formats
-      LOG.log(Level.ERROR, "won a record this node cannot read ({0}); resigning", p.invalid());
+      limited.log(LOG, Level.ERROR, "unreadable", WARN_INTERVAL_NANOS, "won a record this node cannot read ({0});"
+          + " resigning", p.invalid());
       coordinator.resign(won, "resign:" + me.node(), false).onComplete(x -> finish(backoff()));
       return;
     }
@@ -436,7 +439,8 @@ public final class Leadership extends VerticleBase implements NodeView {
     vertx.deployVerticle(svc).onComplete(ar -> {
       if (ar.failed()) {
         if (term == t) {
-          LOG.log(Level.WARNING, "could not start serving: {0}", ar.cause().getMessage());
+          limited.log(LOG, Level.WARNING, "start", WARN_INTERVAL_NANOS, "could not start serving: {0}",
+              ar.cause().getMessage());
           stepDown("could not start serving", true, settings.ttlMs());
         }
         return;

@@ -17,6 +17,7 @@ import tso.core.Replies;
 import tso.core.TimestampSink;
 import tso.core.TsoError;
 import tso.core.TsoRequest;
+import tso.log.RateLimited;
 import tso.metrics.TsoMetrics;
 import tso.store.BoundStore;
 import tso.store.StoredBound;
@@ -41,6 +42,8 @@ import tso.store.StoredBound;
 public final class TimestampService extends VerticleBase implements TimestampSink {
 
   private static final System.Logger LOG = System.getLogger(TimestampService.class.getName());
+  /** Warnings that repeat every tick while the store is slow or failing: one per key per interval. */
+  private static final long WARN_INTERVAL_NANOS = RateLimited.DEFAULT_INTERVAL_NANOS;
 
   /**
    * The allocator's slice of the configuration.
@@ -103,6 +106,7 @@ public final class TimestampService extends VerticleBase implements TimestampSin
   private final ArrayDeque<TsoRequest> waiting = new ArrayDeque<>();
   private final ArrayList<TsoRequest> batch = new ArrayList<>();
   private final Replies replies = new Replies();
+  private final RateLimited limited = new RateLimited();
   private TimestampAllocator allocator;
   private long timerId = -1;
   private long highestAttempted;
@@ -348,7 +352,8 @@ public final class TimestampService extends VerticleBase implements TimestampSin
     if (expired > 0) {
       queued.addAndGet(-expired);
       replies.flush(context);
-      LOG.log(Level.WARNING, "{0} requests timed out waiting for the bound (store slow or failing)", expired);
+      limited.log(LOG, Level.WARNING, "expired", WARN_INTERVAL_NANOS,
+          "{0} requests timed out waiting for the bound (store slow or failing)", expired);
     }
     maybeExtend();
   }
@@ -381,7 +386,8 @@ public final class TimestampService extends VerticleBase implements TimestampSin
         metrics.boundExtensions.increment();
         allocator.extensionDone(target);
         if (failuresInARow > 0) {
-          LOG.log(Level.INFO, "bound persisted again after {0} failed attempts", failuresInARow);
+          limited.log(LOG, Level.INFO, "recovered", WARN_INTERVAL_NANOS, "bound persisted again after {0} failed attempts",
+              failuresInARow);
         }
         failuresInARow = 0;
         retryNotBeforeNanos = System.nanoTime();
@@ -396,10 +402,10 @@ public final class TimestampService extends VerticleBase implements TimestampSin
           // lease to a member that can persist rather than fail every request while holding it.
           lease.cannotPersist(ar.cause());
         }
-        if (failuresInARow++ == 0 || Long.bitCount(failuresInARow) == 1) { // 1st, 2nd, 4th, 8th…
-          LOG.log(Level.WARNING, "could not persist bound {0,number,#} ({1} failures in a row): {2}",
-              target, failuresInARow, ar.cause().toString());
-        }
+        failuresInARow++;
+        limited.log(LOG, Level.WARNING, "persist", WARN_INTERVAL_NANOS,
+            "could not persist bound {0,number,#} ({1} failures in a row): {2}", target, failuresInARow,
+            ar.cause().toString());
       }
     });
   }
