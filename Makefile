@@ -3,7 +3,7 @@ MVN ?= mvn -B -q
 JAR := target/tso.jar
 SOURCES := pom.xml $(shell find src/main -type f 2>/dev/null)
 
-.PHONY: build run test cluster loadtest bench clean
+.PHONY: build run test cluster loadtest bench soak clean
 
 ## build: the runnable jar target/tso.jar
 build: $(JAR)
@@ -27,9 +27,16 @@ loadtest: $(JAR)
 bench: $(JAR)
 	python3 loadtest/bench.py
 
-## test: every test (unit, property, integration against real sockets and processes)
+## soak: the nemesis soak: three nodes and Redis under load, random faults for DURATION (default 10m;
+## SEED=n repeats a run's faults), the whole history checked; writes loadtest/results/soak-<date>.md and .json
+soak: $(JAR)
+	python3 loadtest/soak.py
+
+## test: every test (unit, property, integration against real sockets and processes), then a
+## 90 s nemesis soak on the jar just built (its report under target/soak)
 test:
-	mvn -B test
+	mvn -B package
+	DURATION=90s OUT=target/soak python3 loadtest/soak.py
 
 clean:
 	$(MVN) clean

@@ -14,6 +14,7 @@ final class Answers {
   static final int MALFORMED = -2;
   private static final int MAX_HEAD = 64 * 1024;
   private static final byte[] TIMESTAMP = "\"timestamp\":".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+  private static final byte[] EPOCH = "\"epoch\":".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
   private static final byte[] CONTENT_LENGTH = "content-length:".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
   private static final byte[] TRANSFER_ENCODING = "transfer-encoding:".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
 
@@ -26,6 +27,11 @@ final class Answers {
   /** The timestamp in the body of the answer {@link #next()} returned last, if it had one. */
   long timestamp;
   boolean hasTimestamp;
+  /** The epoch in the body of that answer; 0 when it had none. */
+  long epoch;
+  /** What {@link #readNumber} read last, and where its digits ended. */
+  private long number;
+  private int numberEnd;
 
   void append(Buffer data) {
     int n = data.length();
@@ -102,7 +108,11 @@ final class Answers {
     if (end - body < length) {
       return INCOMPLETE;
     }
-    hasTimestamp = readTimestamp(body, body + (int) length);
+    hasTimestamp = readNumber(body, body + (int) length, TIMESTAMP);
+    timestamp = hasTimestamp ? number : 0;
+    // The server writes the epoch after the timestamp; look there first.
+    epoch = hasTimestamp && (readNumber(numberEnd, body + (int) length, EPOCH)
+        || readNumber(body, body + (int) length, EPOCH)) ? number : 0;
     start = body + (int) length;
     if (start == end) {
       start = end = 0;
@@ -136,16 +146,16 @@ final class Answers {
     return true;
   }
 
-  /** Reads the unsigned decimal after {@code "timestamp":} (quoted or not) into {@link #timestamp}. */
-  private boolean readTimestamp(int from, int to) {
+  /** Reads the unsigned decimal after {@code key} (e.g. {@code "timestamp":}; quoted or not) into {@link #number}. */
+  private boolean readNumber(int from, int to, byte[] key) {
     outer:
-    for (int i = from; i + TIMESTAMP.length < to; i++) {
-      for (int k = 0; k < TIMESTAMP.length; k++) {
-        if (buf[i + k] != TIMESTAMP[k]) {
+    for (int i = from; i + key.length < to; i++) {
+      for (int k = 0; k < key.length; k++) {
+        if (buf[i + k] != key[k]) {
           continue outer;
         }
       }
-      int j = i + TIMESTAMP.length;
+      int j = i + key.length;
       if (j < to && buf[j] == '"') {
         j++;
       }
@@ -156,7 +166,8 @@ final class Answers {
         j++;
         digits++;
       }
-      timestamp = v;
+      number = v;
+      numberEnd = j;
       return digits > 0;
     }
     return false;

@@ -82,6 +82,8 @@ final class GrpcH2 implements Transport {
   private boolean connecting;
   /** Stream mode: the one call, or null before it is opened (again). */
   private Call stream;
+  /** The epoch of the answer completed last (see {@link Transport#epoch()}). */
+  private long epoch;
 
   // Per connection; reset by active().
   private int nextStreamId;
@@ -313,6 +315,11 @@ final class GrpcH2 implements Transport {
         failPending("connection_closed");
       }
     }
+  }
+
+  @Override
+  public long epoch() {
+    return epoch;
   }
 
   @Override
@@ -633,7 +640,7 @@ final class GrpcH2 implements Transport {
   }
 
   /** One HTTP/2 stream: its answers' promises in order, and the bytes of a message not yet whole. */
-  private static final class Call {
+  private final class Call {
     final int id;
     final ArrayDeque<Promise<Long>> waiting = new ArrayDeque<>(2);
     long sendWindow;
@@ -672,7 +679,9 @@ final class GrpcH2 implements Transport {
         Promise<Long> p = waiting.pollFirst();
         if (p != null) {
           try {
-            p.tryComplete(TimestampRange.parser().parseFrom(buf, at + 5, size).getTimestamp());
+            TimestampRange range = TimestampRange.parser().parseFrom(buf, at + 5, size);
+            epoch = range.getEpoch();
+            p.tryComplete(range.getTimestamp());
           } catch (com.google.protobuf.InvalidProtocolBufferException e) {
             p.tryFail(new Failure("bad_answer"));
           }

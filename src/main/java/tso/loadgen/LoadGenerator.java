@@ -6,7 +6,9 @@ import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
 
+import java.io.IOException;
 import java.io.PrintStream;
+import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
@@ -29,7 +31,8 @@ import org.HdrHistogram.Recorder;
  *
  * <p>The work is split into lanes, one per event loop, each with its share of the connections
  * and of the rate. Every answer is kept and checked at the end for timestamps handed out twice and
- * for real-time order.
+ * for real-time order, and, with {@link #history(Path)}, also streamed to a file for a checker
+ * that looks at several generators together.
  */
 public final class LoadGenerator {
 
@@ -47,20 +50,43 @@ public final class LoadGenerator {
   private final LongAdder unsent = new LongAdder();
   /** One entry per second of the run: what the per-second line says. */
   private final List<Report.Second> timeline = java.util.Collections.synchronizedList(new ArrayList<>());
+  private Path historyFile;
+  private long connectBackoffMs;
 
   public LoadGenerator(Settings settings, PrintStream out) {
     this.s = settings;
     this.out = out;
   }
 
+  /**
+   * Also writes every successful answer of the run, warm-up included, to this file
+   * ({@link HistoryLog}); not for the no-op baseline, whose answers are constant.
+   */
+  public LoadGenerator history(Path file) {
+    this.historyFile = file;
+    return this;
+  }
+
+  /**
+   * After a connection could not be opened (refused, or failed to connect), leave it unused for
+   * this long, as a client backs off before it reconnects; 0 (the default) tries again with the
+   * next request. Without it, a member that is down takes most of the load: its connections fail
+   * at once and so are idle first, again and again.
+   */
+  public LoadGenerator connectBackoff(long ms) {
+    this.connectBackoffMs = ms;
+    return this;
+  }
+
   /** Runs to the end and returns the report. */
   public Report run() throws Exception {
     int lanes = Math.max(1, Math.min(s.connections(), s.threads()));
+    HistoryLog history = historyFile == null || s.noop() ? null : new HistoryLog(historyFile);
     Vertx vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(lanes).setPreferNativeTransport(true));
+    List<Lane> all = new ArrayList<>();
     try {
-      List<Lane> all = new ArrayList<>();
       for (int i = 0; i < lanes; i++) {
-        all.add(new Lane(vertx, i, lanes));
+        all.add(new Lane(vertx, i, lanes, history == null ? null : history.sink()));
       }
       long start = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(100);
       long measuredStartEpochMs = System.currentTimeMillis() + 100 + s.warmupMs();
@@ -82,10 +108,34 @@ public final class LoadGenerator {
         lane.copyInto(ops, total, failed, answered);
       }
       int measuredMs = (int) TimeUnit.NANOSECONDS.toMillis(end - warmupEnd);
+      if (history != null) {
+        HistoryLog h = history;
+        history = null; // closed once, here, or below when the run failed
+        closeHistory(h, all);
+      }
       return new Report(s, total, responses.sum(), errorCounts(), unsent.sum(), ops.check(), (end - warmupEnd) / 1e9,
           failed, longestGapMs(answered, measuredMs), measuredStartEpochMs, List.copyOf(timeline));
     } finally {
       vertx.close().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+      if (history != null) {
+        // A run that failed still leaves what it saw (the event loops are closed now); the
+        // run's own failure is the one reported.
+        try {
+          closeHistory(history, all);
+        } catch (IOException e) {
+          out.println("history: " + e.getMessage());
+        }
+      }
+    }
+  }
+
+  private static void closeHistory(HistoryLog history, List<Lane> lanes) throws IOException {
+    for (Lane lane : lanes) {
+      lane.sink.flush();
+    }
+    history.close();
+    if (history.failure() != null) {
+      throw new IOException("history " + history.path() + ": " + history.failure(), history.failure());
     }
   }
 
@@ -154,13 +204,20 @@ public final class LoadGenerator {
     private volatile boolean stopped;
     private boolean warm;
     private final Promise<Void> done = Promise.promise();
+    /** Where this lane's answers are written ({@code --history}), or null. */
+    private final HistoryLog.Sink sink;
+    /** Each connection's index in the run, as the history names it. */
+    private final java.util.IdentityHashMap<Transport, Integer> ids = new java.util.IdentityHashMap<>();
 
-    Lane(Vertx vertx, int index, int lanes) {
+    Lane(Vertx vertx, int index, int lanes, HistoryLog.Sink sink) {
       this.vertx = vertx;
+      this.sink = sink;
       int mine = 0;
       for (int c = index; c < s.connections(); c += lanes) {
         mine++;
-        connections.add(Transports.create(vertx, s.protocol(), s.targets().get(c % s.targets().size()), s.noop()));
+        Transport t = Transports.create(vertx, s.protocol(), s.targets().get(c % s.targets().size()), s.noop());
+        connections.add(t);
+        ids.put(t, c);
       }
       this.rate = s.rate() * mine / s.connections();
       int slots = s.concurrency();
@@ -272,6 +329,9 @@ public final class LoadGenerator {
         if (ar.succeeded()) {
           if (!s.noop()) {
             ops.add(sent, now, ar.result(), s.count());
+            if (sink != null) {
+              sink.add(sent, now, ar.result(), c.epoch(), s.count(), ids.get(c));
+            }
           }
           if (measured) {
             record(latency);
@@ -289,6 +349,14 @@ public final class LoadGenerator {
             String code = ar.cause() instanceof Transport.Failure f ? f.code : ar.cause().getClass().getSimpleName();
             errors.computeIfAbsent(code, k -> new LongAdder()).increment();
             failedHistogram.recordValue(Math.min(latency, MAX_LATENCY_NANOS));
+          }
+          if (connectBackoffMs > 0 && ar.cause() instanceof Transport.Failure f
+              && (f.code.equals("connection_refused") || f.code.equals("connect_failed"))) {
+            // The member is not there: this connection sits out a while instead of taking every
+            // request due (it fails at once, so it would be idle first, again and again).
+            ((io.vertx.core.internal.ContextInternal) context).nettyEventLoop()
+                .schedule(() -> next(c, System.nanoTime()), connectBackoffMs, TimeUnit.MILLISECONDS);
+            return;
           }
         }
         next(c, now);

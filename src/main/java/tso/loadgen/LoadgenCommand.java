@@ -31,8 +31,12 @@ public final class LoadgenCommand {
       {"--warmup", "D", "time before measuring (default 5s)"},
       {"--json", "FILE", "write the JSON summary"},
       {"--hgrm", "FILE", "write the full percentile spectrum (HdrHistogram format, ms)"},
+      {"--history", "FILE", "write every successful answer (send and receive time, range, epoch, connection) to FILE, "
+          + "for a check across several generators: java -cp tso.jar tso.loadgen.HistoryCheck FILE…"},
       {"--max-p99-ms", "MS", "fail when p99 is above"},
       {"--max-errors", "N", "fail when errors are more"},
+      {"--connect-backoff-ms", "MS", "after a connection could not be opened, leave it unused this long (default 0: "
+          + "retry with the next request)"},
       {"--threads", "T", "event-loop threads of the generator (default " + DEFAULT_THREADS + ")"},
       {"--quiet", null, "no per-second lines"},
       {"--noop", null, "drive the server's no-op baseline instead (a server started with TSO_NOOP_ENDPOINT=true)"}};
@@ -55,14 +59,22 @@ public final class LoadgenCommand {
 
   public static int run(ParseResult p) {
     Settings s;
+    long backoffMs;
     try {
       s = settings(p);
+      backoffMs = (long) number(p, "--connect-backoff-ms", "0", 0, 600_000);
     } catch (IllegalArgumentException e) {
       System.err.println("tso loadgen: " + e.getMessage());
       return 2;
     }
     try {
-      Report r = new LoadGenerator(s, System.out).run();
+      LoadGenerator g = new LoadGenerator(s, System.out);
+      String history = p.matchedOptionValue("--history", null);
+      if (history != null) {
+        g.history(java.nio.file.Path.of(history));
+      }
+      g.connectBackoff(backoffMs);
+      Report r = g.run();
       r.print(System.out);
       r.writeFiles();
       List<String> failed = r.failures();

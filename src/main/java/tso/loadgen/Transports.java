@@ -49,6 +49,7 @@ final class Transports {
     private Future<NetSocket> socket;
     private Buffer request;
     private int requestCount;
+    private long epoch;
 
     Http(Vertx vertx, String host, int port, String path) {
       this.client = vertx.createNetClient(new NetClientOptions().setTcpNoDelay(true).setConnectTimeout(5000));
@@ -120,6 +121,7 @@ final class Transports {
         } else if (!answers.hasTimestamp) {
           p.tryFail(new Failure("bad_answer"));
         } else {
+          epoch = answers.epoch;
           p.tryComplete(answers.timestamp);
         }
       }
@@ -135,6 +137,11 @@ final class Transports {
       while ((p = waiting.pollFirst()) != null) {
         p.tryFail(new Failure(code));
       }
+    }
+
+    @Override
+    public long epoch() {
+      return epoch;
     }
 
     @Override
