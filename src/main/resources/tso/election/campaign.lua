@@ -11,6 +11,8 @@ if ARGV[10] == '' then
   if t ~= 'none' then return {0} end
 else
   if t ~= 'string' or redis.call('GET', KEYS[1]) ~= ARGV[10] then return {0} end
+  -- Checked before the delete: a script's writes stay whatever it returns.
+  if read_limit(KEYS[3]) == false then return {-1, 'limit_corrupt'} end
   redis.call('DEL', KEYS[1])
 end
 return acquire({node = ARGV[1], addr = ARGV[2], inc = ARGV[3], ttl = ARGV[4], now = ARGV[5], min_epoch = ARGV[6],
