@@ -180,7 +180,8 @@ public final class GrpcApi {
    * One StreamTimestamps call: answers strictly in request order, at most {@code streamWindow}
    * outstanding. Answers can come back out of order (one request served inline on the
    * allocator's loop while an earlier one waited for a bound extension and is handed back by a
-   * task), so each waits in {@link #inOrder} until every earlier one has left.
+   * task), so each waits in {@link #inOrder} until every earlier one has left. The first error
+   * ends the call at once, with the answers still waiting unsent.
    */
   private final class StreamCall {
     private final GrpcServerRequest<Lenient<GetTimestampsRequest>, TimestampRange> req;
@@ -245,23 +246,21 @@ public final class GrpcApi {
       } else {
         metrics.failed(Api.GRPC_STREAM, r.error(), System.nanoTime() - arrived);
       }
+      if (done) {
+        return;
+      }
+      if (!r.ok()) {
+        // The call ends with its first error, at once, as before: the answers still waiting are
+        // not sent (the client retries those requests), so none can leave out of order.
+        finish(r.error(), r.message());
+        return;
+      }
       p.answer = r;
       Pending head;
       while ((head = inOrder.peekFirst()) != null && head.answer != null) {
         inOrder.pollFirst();
         outstanding--;
-        TsoRequest a = head.answer;
-        if (done) {
-          continue;
-        }
-        if (!a.ok()) {
-          finish(a.error(), a.message());
-        } else {
-          resp.write(range(a));
-        }
-      }
-      if (done) {
-        return;
+        resp.write(range(head.answer));
       }
       if (inputEnded && outstanding == 0) {
         done = true;
@@ -282,6 +281,13 @@ public final class GrpcApi {
       if (!done) {
         done = true;
         end(resp, error, message);
+      }
+      if (paused) {
+        // Read (and drop) what the client still sends: a paused request holds its bytes against
+        // the connection's HTTP/2 flow-control window, and enough such calls would stall every
+        // other call on the connection.
+        paused = false;
+        req.resume();
       }
     }
   }
