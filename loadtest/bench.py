@@ -15,7 +15,6 @@ PARTS=g for the failover runs alone; default all: a,b,c,d,e,f,g).
 import datetime
 import json
 import os
-import platform
 import re
 import shutil
 import signal
@@ -26,6 +25,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+
+from machine import describe
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TSO = os.path.join(ROOT, "bin", "tso")
@@ -386,24 +387,7 @@ def part_g(results):
 # ---------------------------------------------------------------------------------------------
 
 def machine():
-    model = ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "")
-    except OSError:
-        pass
-    mem = ""
-    try:
-        with open("/proc/meminfo") as f:
-            mem = "%.0f GiB" % (int(f.readline().split()[1]) / 1024 / 1024)
-    except OSError:
-        pass
-    java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()
-    redis = subprocess.run([redis_server(), "--version"], capture_output=True, text=True).stdout.strip()
-    return {"cpus": os.cpu_count(), "cpu": model, "memory": mem, "kernel": platform.release(),
-            "java": java[0] if java else "", "redis": redis.split(" sha=")[0],
-            "commit": subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
-                                     text=True).stdout.strip()}
+    return describe(ROOT, redis_server())
 
 
 def verdict(ok, text):

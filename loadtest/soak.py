@@ -56,7 +56,6 @@ nodes as they are.
 import datetime
 import json
 import os
-import platform
 import random
 import re
 import shutil
@@ -68,6 +67,8 @@ import tempfile
 import threading
 import time
 import urllib.request
+
+from machine import describe
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TSO = os.path.join(ROOT, "bin", "tso")
@@ -1316,24 +1317,7 @@ class Soak:
 
 
 def machine():
-    model = ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "")
-    except OSError:
-        pass
-    mem = ""
-    try:
-        with open("/proc/meminfo") as f:
-            mem = "%.0f GiB" % (int(f.readline().split()[1]) / 1024 / 1024)
-    except OSError:
-        pass
-    java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()
-    redis = subprocess.run([redis_server(), "--version"], capture_output=True, text=True).stdout.strip()
-    git = lambda *a: subprocess.run(["git", "-C", ROOT] + list(a), capture_output=True, text=True).stdout.strip()
-    return {"cpus": os.cpu_count(), "cpu": model, "memory": mem, "kernel": platform.release(),
-            "java": java[0] if java else "", "redis": redis.split(" sha=")[0], "commit": git("rev-parse", "--short", "HEAD"),
-            "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+    return describe(ROOT, redis_server())
 
 
 def out_base():
