@@ -12,7 +12,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.LongSupplier;
 
 import tso.alloc.TimestampAllocator;
-import tso.core.HandOff;
+import tso.client.HandOff;
 import tso.core.Replies;
 import tso.core.TimestampSink;
 import tso.core.TsoError;

@@ -1,4 +1,4 @@
-package tso.core;
+package tso.client;
 
 import java.util.ArrayDeque;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -23,10 +23,15 @@ public final class HandOff<T> {
 
   /** On the consumer: moves every item handed over so far to the end of {@code to}. */
   public void drainTo(ArrayDeque<T> to) {
+    drain(to::addLast);
+  }
+
+  /** On the consumer: gives every item handed over so far to {@code each}, in order. */
+  public void drain(java.util.function.Consumer<T> each) {
     scheduled.set(false);
     T t;
     while ((t = items.poll()) != null) {
-      to.addLast(t);
+      each.accept(t);
     }
   }
 }

@@ -1,0 +1,151 @@
+package tso.client;
+
+import io.vertx.core.Future;
+import io.vertx.core.net.SocketAddress;
+import io.vertx.grpc.client.GrpcClient;
+import io.vertx.grpc.client.GrpcClientRequest;
+import io.vertx.grpc.client.GrpcClientResponse;
+import io.vertx.grpc.common.GrpcStatus;
+
+import java.util.concurrent.TimeUnit;
+
+import tso.proto.v1.GetLeaderRequest;
+import tso.proto.v1.GetTimestampsRequest;
+import tso.proto.v1.LeaderInfo;
+import tso.proto.v1.TimestampOracleGrpcClient;
+import tso.proto.v1.TimestampRange;
+
+/**
+ * {@link Transport} over Vert.x's gRPC client: {@code StreamTimestamps} and {@code GetLeader} of
+ * {@code tso.v1.TimestampOracle}. Streams opened through one {@link GrpcClient} share its
+ * connection to each member; a client that wants several connections uses several transports.
+ */
+public final class GrpcTransport implements Transport {
+
+  /** Trailer with the leader's address on UNAVAILABLE, as the contract names it. */
+  static final String LEADER_TRAILER = "tso-leader";
+
+  private final GrpcClient client;
+  private final long leaderTimeoutMs;
+  private final boolean owned;
+
+  /**
+   * @param leaderTimeoutMs how long a {@code GetLeader} may take
+   * @param owned           close the gRPC client with the transport
+   */
+  public GrpcTransport(GrpcClient client, long leaderTimeoutMs, boolean owned) {
+    this.client = client;
+    this.leaderTimeoutMs = leaderTimeoutMs;
+    this.owned = owned;
+  }
+
+  /** host:port (IPv6 in brackets) as a socket address; IllegalArgumentException when it is not one. */
+  static SocketAddress socketAddress(String address) {
+    int colon = address.lastIndexOf(':');
+    if (colon <= 0 || colon == address.length() - 1) {
+      throw new IllegalArgumentException("not host:port: " + address);
+    }
+    int port;
+    try {
+      port = Integer.parseInt(address.substring(colon + 1));
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException("not host:port: " + address);
+    }
+    if (port < 1 || port > 65535) {
+      throw new IllegalArgumentException("not host:port: " + address);
+    }
+    return SocketAddress.inetSocketAddress(port, address.substring(0, colon).replace("[", "").replace("]", ""));
+  }
+
+  @Override
+  public Future<Stream> open(String address, Listener listener) {
+    SocketAddress to;
+    try {
+      to = socketAddress(address);
+    } catch (IllegalArgumentException e) {
+      return Future.failedFuture(e);
+    }
+    return client.request(to, TimestampOracleGrpcClient.StreamTimestamps).map(call -> {
+      Ending end = new Ending(listener);
+      call.exceptionHandler(e -> end.ended("TRANSPORT", "the stream to " + address + " failed: " + e.getMessage(), null));
+      call.response().onComplete(rr -> {
+        if (rr.failed()) {
+          end.ended("TRANSPORT", "the stream to " + address + " failed: " + rr.cause().getMessage(), null);
+          return;
+        }
+        GrpcClientResponse<GetTimestampsRequest, TimestampRange> resp = rr.result();
+        resp.handler(r -> {
+          if (!end.done) {
+            listener.range(r.getTimestamp(), r.getCount(), r.getEpoch());
+          }
+        });
+        resp.exceptionHandler(e -> end.ended("TRANSPORT", "the stream to " + address + " failed: " + e.getMessage(), null));
+        resp.endHandler(v -> {
+          GrpcStatus st = resp.status();
+          String code = st == null || st == GrpcStatus.OK ? "UNAVAILABLE" : st.name();
+          String msg = resp.statusMessage();
+          end.ended(code, address + " ended the stream" + (st == null ? "" : ": " + st + (msg == null ? "" : " " + msg)),
+              resp.trailers() == null ? null : resp.trailers().get(LEADER_TRAILER));
+        });
+      });
+      return new Stream() {
+        @Override
+        public void request(int count) {
+          call.write(GetTimestampsRequest.newBuilder().setCount(count).build());
+        }
+
+        @Override
+        public void cancel() {
+          end.done = true;
+          call.cancel();
+        }
+      };
+    });
+  }
+
+  /** Reports a stream's end once. */
+  private static final class Ending {
+    final Listener listener;
+    boolean done;
+
+    Ending(Listener listener) {
+      this.listener = listener;
+    }
+
+    void ended(String code, String message, String leader) {
+      if (!done) {
+        done = true;
+        listener.ended(code, message, leader);
+      }
+    }
+  }
+
+  @Override
+  public Future<String> leader(String address) {
+    SocketAddress to;
+    try {
+      to = socketAddress(address);
+    } catch (IllegalArgumentException e) {
+      return Future.failedFuture(e);
+    }
+    return client.request(to, TimestampOracleGrpcClient.GetLeader)
+        .compose((GrpcClientRequest<GetLeaderRequest, LeaderInfo> req) -> {
+          req.end(GetLeaderRequest.getDefaultInstance());
+          return req.response().compose(resp -> resp.last());
+        })
+        .timeout(leaderTimeoutMs, TimeUnit.MILLISECONDS)
+        .map(info -> {
+          // A member that serves itself is reached where it was dialled; its advertised address
+          // may be one only its peers can use (0.0.0.0:port by default).
+          if (info.getRole().equals("leader") || info.getRole().equals("standalone")) {
+            return address;
+          }
+          return info.hasLeader() && !info.getLeader().getAddress().isEmpty() ? info.getLeader().getAddress() : null;
+        });
+  }
+
+  @Override
+  public Future<Void> close() {
+    return owned ? client.close() : Future.succeededFuture();
+  }
+}
