@@ -126,7 +126,7 @@ public final class HistoryCheck {
     for (int i = 0; i < size; i++) {
       unsignedFirst[i] = first[i] ^ Long.MIN_VALUE; // unsigned order as signed
     }
-    int[] byFirst = order(unsignedFirst);
+    int[] byFirst = IndexSort.order(unsignedFirst);
     int top = -1;
     for (int op : byFirst) {
       if (top >= 0 && Long.compareUnsigned(first[op], last(top)) <= 0) {
@@ -223,14 +223,14 @@ public final class HistoryCheck {
 
   private int[] bySent() {
     if (bySent == null) {
-      bySent = order(sent);
+      bySent = IndexSort.order(sent);
     }
     return bySent;
   }
 
   private int[] byDone() {
     if (byDone == null) {
-      byDone = order(done);
+      byDone = IndexSort.order(done);
     }
     return byDone;
   }
@@ -376,51 +376,7 @@ public final class HistoryCheck {
     return out;
   }
 
-  /** Indices 0..n-1 sorted by {@code key} (stable; a merge sort on primitives, no boxing). */
-  static int[] order(long[] key) {
-    int n = key.length;
-    int[] a = new int[n];
-    for (int i = 0; i < n; i++) {
-      a[i] = i;
-    }
-    int[] b = new int[n];
-    // Runs of 32 by insertion, then merges.
-    final int run = 32;
-    for (int lo = 0; lo < n; lo += run) {
-      int hi = Math.min(n, lo + run);
-      for (int i = lo + 1; i < hi; i++) {
-        int x = a[i];
-        int j = i - 1;
-        while (j >= lo && key[a[j]] > key[x]) {
-          a[j + 1] = a[j];
-          j--;
-        }
-        a[j + 1] = x;
-      }
-    }
-    for (int width = run; width < n; width *= 2) {
-      for (int lo = 0; lo < n; lo += 2 * width) {
-        int mid = Math.min(n, lo + width);
-        int hi = Math.min(n, lo + 2 * width);
-        int i = lo;
-        int j = mid;
-        int k = lo;
-        while (i < mid && j < hi) {
-          b[k++] = key[a[j]] < key[a[i]] ? a[j++] : a[i++];
-        }
-        while (i < mid) {
-          b[k++] = a[i++];
-        }
-        while (j < hi) {
-          b[k++] = a[j++];
-        }
-      }
-      int[] t = a;
-      a = b;
-      b = t;
-    }
-    return a;
-  }
+
 
   // ---------------------------------------------------------------------------------- command
 

@@ -4,7 +4,6 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.IntBuffer;
 import java.nio.LongBuffer;
-import java.util.Arrays;
 
 /**
  * Every answered request of a run: when it was sent and completed (monotonic nanos) and the range
@@ -93,8 +92,12 @@ public final class Operations {
     flatten();
     long violations = 0;
     String firstProblem = null;
-    Integer[] byFirst = index();
-    Arrays.sort(byFirst, (a, b) -> Long.compareUnsigned(first[a], first[b]));
+    long[] unsignedFirst = new long[size];
+    for (int i = 0; i < size; i++) {
+      unsignedFirst[i] = first[i] ^ Long.MIN_VALUE; // unsigned order as signed
+    }
+    int[] byFirst = IndexSort.order(unsignedFirst);
+    unsignedFirst = null;
     for (int k = 1; k < size; k++) {
       int a = byFirst[k - 1];
       int b = byFirst[k];
@@ -105,10 +108,9 @@ public final class Operations {
         }
       }
     }
-    Integer[] bySent = index();
-    Integer[] byDone = index();
-    Arrays.sort(bySent, (a, b) -> Long.compare(sent[a], sent[b]));
-    Arrays.sort(byDone, (a, b) -> Long.compare(done[a], done[b]));
+    byFirst = null;
+    int[] bySent = IndexSort.order(sent);
+    int[] byDone = IndexSort.order(done);
     int highest = -1;
     int c = 0;
     for (int op : bySent) {
@@ -127,14 +129,6 @@ public final class Operations {
       }
     }
     return new Verdict(violations, firstProblem);
-  }
-
-  private Integer[] index() {
-    Integer[] idx = new Integer[size];
-    for (int i = 0; i < size; i++) {
-      idx[i] = i;
-    }
-    return idx;
   }
 
   private String describe(int i) {

@@ -179,7 +179,7 @@ class HistoryCheckTest {
       for (int i = 0; i < n; i++) {
         key[i] = r.nextInt(n / 3 + 1) - n / 6;
       }
-      int[] order = HistoryCheck.order(key);
+      int[] order = IndexSort.order(key);
       for (int i = 1; i < n; i++) {
         long a = key[order[i - 1]];
         long b = key[order[i]];
