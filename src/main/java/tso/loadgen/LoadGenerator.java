@@ -17,6 +17,9 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.LongAdder;
 
+import tso.client.TsoClient;
+import tso.client.TsoClientOptions;
+
 import org.HdrHistogram.Histogram;
 import org.HdrHistogram.Recorder;
 
@@ -84,9 +87,20 @@ public final class LoadGenerator {
     HistoryLog history = historyFile == null || s.noop() ? null : new HistoryLog(historyFile);
     Vertx vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(lanes).setPreferNativeTransport(true));
     List<Lane> all = new ArrayList<>();
+    TsoClient client = null;
     try {
       for (int i = 0; i < lanes; i++) {
         all.add(new Lane(vertx, i, lanes, history == null ? null : history.sink()));
+      }
+      if (s.protocol().equals("client")) {
+        // After the lanes, whose contexts took the event loops in turn: the client's connections
+        // take them in turn too, so each lane's callers find connections on their own event loop.
+        client = TsoClient.create(vertx, s.targets().stream().map(t -> java.net.URI.create(t).getAuthority()).toList(),
+            new TsoClientOptions().setConnections(s.connections())
+                .setMaxBatchSize(Math.max(TsoClientOptions.DEFAULT_MAX_BATCH_SIZE, s.count())));
+        for (Lane lane : all) {
+          lane.useClient(client);
+        }
       }
       long start = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(100);
       long measuredStartEpochMs = System.currentTimeMillis() + 100 + s.warmupMs();
@@ -116,6 +130,9 @@ public final class LoadGenerator {
       return new Report(s, total, responses.sum(), errorCounts(), unsent.sum(), ops.check(), (end - warmupEnd) / 1e9,
           failed, longestGapMs(answered, measuredMs), measuredStartEpochMs, List.copyOf(timeline));
     } finally {
+      if (client != null) {
+        client.close().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+      }
       vertx.close().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
       if (history != null) {
         // A run that failed still leaves what it saw (the event loops are closed now); the
@@ -215,13 +232,36 @@ public final class LoadGenerator {
       int mine = 0;
       for (int c = index; c < s.connections(); c += lanes) {
         mine++;
-        Transport t = Transports.create(vertx, s.protocol(), s.targets().get(c % s.targets().size()), s.noop());
+        if (!s.protocol().equals("client")) {
+          Transport t = Transports.create(vertx, s.protocol(), s.targets().get(c % s.targets().size()), s.noop());
+          connections.add(t);
+          ids.put(t, c);
+        }
+      }
+      this.rate = s.rate() * mine / s.connections();
+      this.share = mine;
+      this.first = index;
+      this.lanes = lanes;
+      fillIdle();
+    }
+
+    private final int share;
+    private final int first;
+    private final int lanes;
+
+    /** With {@code --protocol client}: this lane's callers, as C × N callers of the one client in all. */
+    void useClient(TsoClient client) {
+      for (int k = 0, c = first; k < share; k++, c += lanes) {
+        Transport t = new ClientTransport(client);
         connections.add(t);
         ids.put(t, c);
       }
-      this.rate = s.rate() * mine / s.connections();
-      int slots = s.concurrency();
-      for (int k = 0; k < slots; k++) {
+      fillIdle();
+    }
+
+    private void fillIdle() {
+      idle.clear();
+      for (int k = 0; k < s.concurrency(); k++) {
         idle.addAll(connections);
       }
     }

@@ -19,10 +19,16 @@ public final class LoadgenCommand {
 
   /** Half the CPUs: the generator usually shares the machine with what it drives. */
   static final int DEFAULT_THREADS = Math.max(1, Runtime.getRuntime().availableProcessors() / 2);
+  /**
+   * Every CPU with {@code --protocol client}: the client sends one request per batch, so the
+   * server's share of the work is small and the generator's (the callers and the client) is most.
+   */
+  static final int DEFAULT_CLIENT_THREADS = Runtime.getRuntime().availableProcessors();
 
   private static final String[][] OPTIONS = {
       {"--target", "URL[,URL…]", "members to drive (default http://127.0.0.1:8080)"},
-      {"--protocol", "P", "http, grpc or grpc-stream (default http)"},
+      {"--protocol", "P", "http, grpc, grpc-stream, or client: the Java client library, one client over C connections "
+          + "with C x N callers (default http)"},
       {"--rate", "R", "requests per second, open loop; 0 = closed loop (default 30000)"},
       {"--connections", "C", "connections in all (default 64)"},
       {"--concurrency", "N", "requests outstanding per connection; HTTP/1.1 pipelines them (default 1)"},
@@ -37,7 +43,8 @@ public final class LoadgenCommand {
       {"--max-errors", "N", "fail when errors are more"},
       {"--connect-backoff-ms", "MS", "after a connection could not be opened, leave it unused this long (default 0: "
           + "retry with the next request)"},
-      {"--threads", "T", "event-loop threads of the generator (default " + DEFAULT_THREADS + ")"},
+      {"--threads", "T", "event-loop threads of the generator (default " + DEFAULT_THREADS + ", with --protocol client "
+          + DEFAULT_CLIENT_THREADS + ")"},
       {"--quiet", null, "no per-second lines"},
       {"--noop", null, "drive the server's no-op baseline instead (a server started with TSO_NOOP_ENDPOINT=true)"}};
 
@@ -97,8 +104,11 @@ public final class LoadgenCommand {
       }
     }
     String protocol = str(p, "--protocol", "http");
-    if (!List.of("http", "grpc", "grpc-stream").contains(protocol)) {
-      throw new IllegalArgumentException("bad --protocol '" + protocol + "': expected http, grpc or grpc-stream");
+    if (!List.of("http", "grpc", "grpc-stream", "client").contains(protocol)) {
+      throw new IllegalArgumentException("bad --protocol '" + protocol + "': expected http, grpc, grpc-stream or client");
+    }
+    if (protocol.equals("client") && p.hasMatchedOption("--noop")) {
+      throw new IllegalArgumentException("--noop drives the server's no-op endpoint, which the client does not call");
     }
     double rate = number(p, "--rate", "30000", 0, 10_000_000);
     int connections = (int) number(p, "--connections", "64", 1, 100_000);
@@ -106,7 +116,8 @@ public final class LoadgenCommand {
     int count = (int) number(p, "--count", "1", 1, 262_144);
     long duration = duration(p, "--duration", "30s");
     long warmup = duration(p, "--warmup", "5s");
-    int threads = (int) number(p, "--threads", String.valueOf(DEFAULT_THREADS), 1, 1024);
+    int threads = (int) number(p, "--threads",
+        String.valueOf(protocol.equals("client") ? DEFAULT_CLIENT_THREADS : DEFAULT_THREADS), 1, 1024);
     if (duration <= 0) {
       throw new IllegalArgumentException("--duration must be positive");
     }
