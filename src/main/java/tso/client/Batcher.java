@@ -150,7 +150,10 @@ public final class Batcher {
   private final Runnable delivered;
   private final HandOff<Call> inbox = new HandOff<>();
   private final AtomicInteger queued = new AtomicInteger();
-  private final Handler<Void> drainTask = v -> drain();
+  private final Handler<Void> drainTask = v -> {
+    inbox.drain(this::enqueue);
+    drain();
+  };
   private final long tickId;
 
   // Owned by the context.
@@ -264,11 +267,15 @@ public final class Batcher {
     return done.future();
   }
 
+  /**
+   * Sends what waits, as far as the limits allow. Calls handed over from other threads are taken
+   * by the task their hand-over scheduled, not here: this runs for every call made on the
+   * batcher's own thread, and taking the hand-over costs a memory fence.
+   */
   private void drain() {
     if (closed) {
       return;
     }
-    inbox.drain(this::enqueue);
     if (pending.isEmpty()) {
       return;
     }
