@@ -114,12 +114,12 @@ public final class LoadGenerator {
       Future.all(finished).toCompletionStage().toCompletableFuture()
           .get(s.warmupMs() + s.durationMs() + 60_000, TimeUnit.MILLISECONDS);
       vertx.cancelTimer(second);
-      Operations ops = new Operations();
+      List<Operations> parts = new ArrayList<>();
       Histogram total = new Histogram(MAX_LATENCY_NANOS, 3);
       Histogram failed = new Histogram(MAX_LATENCY_NANOS, 3);
       java.util.BitSet answered = new java.util.BitSet();
       for (Lane lane : all) {
-        lane.copyInto(ops, total, failed, answered);
+        lane.copyInto(parts, total, failed, answered);
       }
       int measuredMs = (int) TimeUnit.NANOSECONDS.toMillis(end - warmupEnd);
       if (history != null) {
@@ -127,7 +127,7 @@ public final class LoadGenerator {
         history = null; // closed once, here, or below when the run failed
         closeHistory(h, all);
       }
-      return new Report(s, total, responses.sum(), errorCounts(), unsent.sum(), ops.check(), (end - warmupEnd) / 1e9,
+      return new Report(s, total, responses.sum(), errorCounts(), unsent.sum(), Operations.merged(parts).check(), (end - warmupEnd) / 1e9,
           failed, longestGapMs(answered, measuredMs), measuredStartEpochMs, List.copyOf(timeline));
     } finally {
       if (client != null) {
@@ -435,10 +435,8 @@ public final class LoadGenerator {
     }
 
     /** Read once the lane has finished (its future completed). */
-    void copyInto(Operations all, Histogram into, Histogram failedInto, java.util.BitSet answeredInto) {
-      for (int i = 0; i < ops.size(); i++) {
-        ops.copyTo(i, all);
-      }
+    void copyInto(List<Operations> all, Histogram into, Histogram failedInto, java.util.BitSet answeredInto) {
+      all.add(ops);
       into.add(histogram);
       failedInto.add(failedHistogram);
       answeredInto.or(answered);

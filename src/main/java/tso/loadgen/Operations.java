@@ -28,7 +28,12 @@ public final class Operations {
   private final java.util.ArrayList<LongBuffer> firstBlocks = new java.util.ArrayList<>();
   private final java.util.ArrayList<IntBuffer> countBlocks = new java.util.ArrayList<>();
   private int size;
-  // Flat copies, made once by check().
+  // The block being filled.
+  private LongBuffer sentBlock;
+  private LongBuffer doneBlock;
+  private LongBuffer firstBlock;
+  private IntBuffer countBlock;
+  // Flat copies, made by check() or merged().
   private long[] sent;
   private long[] done;
   private long[] first;
@@ -39,18 +44,21 @@ public final class Operations {
   }
 
   public void add(long sentNanos, long doneNanos, long firstTs, int n) {
-    int b = size >>> SHIFT;
-    if (b == sentBlocks.size()) {
-      sentBlocks.add(longs());
-      doneBlocks.add(longs());
-      firstBlocks.add(longs());
-      countBlocks.add(ByteBuffer.allocateDirect(BLOCK * Integer.BYTES).order(ByteOrder.nativeOrder()).asIntBuffer());
-    }
     int i = size & MASK;
-    sentBlocks.get(b).put(i, sentNanos);
-    doneBlocks.get(b).put(i, doneNanos);
-    firstBlocks.get(b).put(i, firstTs);
-    countBlocks.get(b).put(i, n);
+    if (i == 0) {
+      sentBlock = longs();
+      doneBlock = longs();
+      firstBlock = longs();
+      countBlock = ByteBuffer.allocateDirect(BLOCK * Integer.BYTES).order(ByteOrder.nativeOrder()).asIntBuffer();
+      sentBlocks.add(sentBlock);
+      doneBlocks.add(doneBlock);
+      firstBlocks.add(firstBlock);
+      countBlocks.add(countBlock);
+    }
+    sentBlock.put(i, sentNanos);
+    doneBlock.put(i, doneNanos);
+    firstBlock.put(i, firstTs);
+    countBlock.put(i, n);
     size++;
   }
 
@@ -58,25 +66,47 @@ public final class Operations {
     return ByteBuffer.allocateDirect(BLOCK * Long.BYTES).order(ByteOrder.nativeOrder()).asLongBuffer();
   }
 
-  /** Appends operation {@code i} of this list to {@code to}. */
-  void copyTo(int i, Operations to) {
-    int b = i >>> SHIFT;
-    int k = i & MASK;
-    to.add(sentBlocks.get(b).get(k), doneBlocks.get(b).get(k), firstBlocks.get(b).get(k), countBlocks.get(b).get(k));
+  /** Every operation of {@code parts}, in order, as one list ready to check. */
+  static Operations merged(java.util.List<Operations> parts) {
+    Operations m = new Operations();
+    int total = 0;
+    for (Operations p : parts) {
+      total += p.size;
+    }
+    m.allocateFlat(total);
+    int at = 0;
+    for (Operations p : parts) {
+      p.flattenInto(m, at);
+      at += p.size;
+    }
+    m.size = total;
+    return m;
+  }
+
+  private void allocateFlat(int n) {
+    sent = new long[n];
+    done = new long[n];
+    first = new long[n];
+    count = new int[n];
+  }
+
+  /** Copies this list's blocks into {@code to}'s flat arrays from index {@code at}. */
+  private void flattenInto(Operations to, int at) {
+    for (int b = 0; b * BLOCK < size; b++) {
+      int n = Math.min(BLOCK, size - b * BLOCK);
+      sentBlocks.get(b).get(0, to.sent, at + b * BLOCK, n);
+      doneBlocks.get(b).get(0, to.done, at + b * BLOCK, n);
+      firstBlocks.get(b).get(0, to.first, at + b * BLOCK, n);
+      countBlocks.get(b).get(0, to.count, at + b * BLOCK, n);
+    }
   }
 
   private void flatten() {
-    sent = new long[size];
-    done = new long[size];
-    first = new long[size];
-    count = new int[size];
-    for (int b = 0; b * BLOCK < size; b++) {
-      int n = Math.min(BLOCK, size - b * BLOCK);
-      sentBlocks.get(b).get(0, sent, b * BLOCK, n);
-      doneBlocks.get(b).get(0, done, b * BLOCK, n);
-      firstBlocks.get(b).get(0, first, b * BLOCK, n);
-      countBlocks.get(b).get(0, count, b * BLOCK, n);
+    if (sent != null && sent.length == size) {
+      return; // merged, or checked before
     }
+    allocateFlat(size);
+    flattenInto(this, 0);
   }
 
   public int size() {
