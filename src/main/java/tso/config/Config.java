@@ -34,7 +34,8 @@ public record Config(
     boolean noopEndpoint,
     long warmupMs,
     long clockOffsetMs,
-    int redisMinReplicas) {
+    int redisMinReplicas,
+    Security security) {
 
   /** What a follower does with a timestamp request. */
   public enum FollowerMode { FORWARD, REDIRECT }
@@ -110,9 +111,21 @@ public record Config(
     long warmupMs = r.integer(Setting.WARMUP_MS, 0, 60_000);
     long clockOffsetMs = r.integer(Setting.CLOCK_OFFSET_MS, -100L * 365 * 86_400_000, 100L * 365 * 86_400_000);
     int redisMinReplicas = (int) r.integer(Setting.REDIS_MIN_REPLICAS, 0, 64);
+    Security security = Security.resolve(r, port, redisUrl, noopEndpoint, clockOffsetMs);
     return new Config(host, port, nodeId, advertise, redisUrl, sentinelMaster, cluster, dataDir, leaseTtlMs, followerMode,
         maxCount, windowMs, queueLimit, queueTargetMs, requestTimeoutMs, eventLoops, shutdownGraceMs, noopEndpoint, warmupMs, clockOffsetMs,
-        redisMinReplicas);
+        redisMinReplicas, security);
+  }
+
+  /** The Redis URL with its password hidden, for logs. */
+  public String redisUrlForLogs() {
+    return redisUrl == null ? null : redacted(redisUrl);
+  }
+
+  @Override
+  public String toString() {
+    return "Config[" + host + ":" + port + ", node " + nodeId + ", advertise " + advertise + ", redis "
+        + redisUrlForLogs() + ", cluster " + cluster + ", " + security + "]";
   }
 
   private static boolean validPort(String digits) {
@@ -147,7 +160,7 @@ public record Config(
   }
 
   /** Never print a password: everything between the scheme and the last '@' is hidden. */
-  static String redacted(String url) {
+  public static String redacted(String url) {
     int at = url.lastIndexOf('@');
     int scheme = url.indexOf("://");
     if (at < 0) {
@@ -168,7 +181,7 @@ public record Config(
     }
   }
 
-  private static final class Resolver {
+  static final class Resolver {
     private final Map<Setting, String> flags;
     private final Map<String, String> env;
 

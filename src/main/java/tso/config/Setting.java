@@ -25,7 +25,18 @@ public enum Setting {
   SHUTDOWN_GRACE_MS("TSO_SHUTDOWN_GRACE_MS", "--shutdown-grace-ms", "10000", "on SIGTERM, longest wait for in-flight requests"),
   WARMUP_MS("TSO_WARMUP_MS", "--warmup-ms", "5000", "at start-up, drive this node's own stack (HTTP and gRPC) at least this long, up to 3x while the JIT compiler is busy, before reporting ready; 0 = off"),
   NOOP_ENDPOINT("TSO_NOOP_ENDPOINT", "--noop-endpoint", "false", "true: also serve the no-op baseline (POST /v1/noop, gRPC tso.v1.Noop) for benchmarks"),
-  CLOCK_OFFSET_MS("TSO_CLOCK_OFFSET_MS", "--clock-offset-ms", "0", "added to the wall clock (fault injection and tests only)");
+  CLOCK_OFFSET_MS("TSO_CLOCK_OFFSET_MS", "--clock-offset-ms", "0", "added to the wall clock (fault injection and tests only)"),
+  TLS_CERT("TSO_TLS_CERT", "--tls-cert", null, "PEM certificate chain: with TSO_TLS_KEY, the port speaks TLS only (HTTP/1.1, and HTTP/2 via ALPN for gRPC); re-read when the file changes"),
+  TLS_KEY("TSO_TLS_KEY", "--tls-key", null, "PEM private key (PKCS#8, or PKCS#1 RSA) of TSO_TLS_CERT; re-read when the file changes"),
+  TLS_CLIENT_CA("TSO_TLS_CLIENT_CA", "--tls-client-ca", null, "PEM bundle: every client must present a certificate that chains to it (mutual TLS)"),
+  TLS_CA("TSO_TLS_CA", "--tls-ca", null, "PEM bundle a node trusts when it forwards to another member (default: TSO_TLS_CLIENT_CA when set, else the JDK's trust store)"),
+  HEALTH_PORT("TSO_HEALTH_PORT", "--health-port", null, "a second port serving only /health/live and /health/ready over plain HTTP, for probes that cannot do (mutual) TLS; unset: none"),
+  MAX_CONNECTIONS("TSO_MAX_CONNECTIONS", "--max-connections", "4096", "open connections to the port, at most; one more is closed at once"),
+  REDIS_CA("TSO_REDIS_CA", "--redis-ca", null, "PEM bundle trusted for rediss:// (default: the JDK's trust store)"),
+  REDIS_CERT("TSO_REDIS_CERT", "--redis-cert", null, "PEM client certificate for Redis over TLS (with TSO_REDIS_KEY)"),
+  REDIS_KEY("TSO_REDIS_KEY", "--redis-key", null, "PEM private key of TSO_REDIS_CERT"),
+  REDIS_PASSWORD_FILE("TSO_REDIS_PASSWORD_FILE", "--redis-password-file", null, "a file holding the Redis password (overrides one in the URL); never logged"),
+  UNSAFE_TEST_SETTINGS("TSO_UNSAFE_TEST_SETTINGS", "--unsafe-test-settings", "false", "true: allow the no-op endpoint and the clock offset on a TLS node (tests and benchmarks only)");
 
   public final String env;
   public final String flag;
