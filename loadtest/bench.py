@@ -7,9 +7,17 @@ the bundled load generator (bin/tso loadgen), and writes loadtest/results/<date>
 back to back against the same server. Server, Redis and generator share this machine's cores,
 and the report says so.
 
+Parts: (a, b) closed loop, TSO against the no-op endpoint and Redis INCR; (c) open loop at
+30,000/s; (d) the highest rate with p99 <= 2 ms; (e) overload at twice that; (f) Redis paused;
+(g) failover under 30,000/s over HTTP; (h) the Java client (tso.client.TsoClient, through
+`loadgen --protocol client`): 1,000 concurrent callers over 4 connections, closed loop, against
+one standalone node, each run paired with a gRPC unary closed-loop run (64 connections) made
+right after it; (i) failover under the same client load: three nodes and Redis, the client on
+all three, the leader SIGKILLed: the longest any call waited, errors, violations.
+
 Environment: RUNS (default 3), QUICK=1 (every phase much shorter: to try the script, not to
 quote), OUT (results directory, default loadtest/results), PARTS (which parts to run, e.g.
-PARTS=g for the failover runs alone; default all: a,b,c,d,e,f,g).
+PARTS=g for the failover runs alone; default all: a,b,c,d,e,f,g,h,i).
 """
 
 import datetime
@@ -32,7 +40,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TSO = os.path.join(ROOT, "bin", "tso")
 RUNS = int(os.environ.get("RUNS", "3"))
 QUICK = os.environ.get("QUICK") == "1"
-PARTS = set(os.environ.get("PARTS", "a,b,c,d,e,f,g").replace(" ", "").split(","))
+PARTS = set(os.environ.get("PARTS", "a,b,c,d,e,f,g,h,i").replace(" ", "").split(","))
 OUT = os.environ.get("OUT", os.path.join(ROOT, "loadtest", "results"))
 TMP = tempfile.mkdtemp(prefix="tso-bench-")
 PROCS = []
@@ -152,6 +160,19 @@ def background_30k(target, json_path, warm):
     """30,000 requests/s over HTTP in the background, while a fault is injected (f and g)."""
     return subprocess.Popen(loadgen_args(target, "http", 30000, 32, secs(20, 12), warm, json_path),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+# The client runs of h and i: one TsoClient over 4 connections, 250 callers each (1,000 in all).
+CLIENT_CONNECTIONS, CLIENT_CONCURRENCY = 4, 250
+CLIENT_EXTRA = ["--concurrency", str(CLIENT_CONCURRENCY), "--count", "1"]
+
+
+def background_client(target, json_path, duration, warm):
+    """The client's closed loop in the background, while a fault is injected (i)."""
+    proc = subprocess.Popen(loadgen_args(target, "client", 0, CLIENT_CONNECTIONS, duration, warm, json_path)
+                            + CLIENT_EXTRA, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    PROCS.append(proc)
+    return proc
 
 
 def loadgen(name, target, protocol, rate, connections, duration, warmup, extra=(), hgrm=False):
@@ -384,6 +405,89 @@ def part_g(results):
                            "violations": sum(r["violations"] for r in runs)}
 
 
+def part_h(results):
+    """The Java client, closed loop, 1,000 callers over 4 connections, one standalone node; each run
+    paired with a gRPC unary closed-loop run at 64 connections right after it, against the same node."""
+    dur, warm = secs(10, 3), secs(5, 2)
+    node = Node("bench-h", {}).ready()
+    try:
+        log("h: warming the node up (not measured)")
+        loadgen("h-warm-client", node.url, "client", 0, CLIENT_CONNECTIONS, secs(8, 2), 1, CLIENT_EXTRA)
+        loadgen("h-warm-grpc", node.url, "grpc", 0, 64, secs(8, 2), 1)
+        runs = []
+        for i in range(RUNS):
+            c = loadgen("h-client-%d" % i, node.url, "client", 0, CLIENT_CONNECTIONS, dur, warm, CLIENT_EXTRA)
+            u = loadgen("h-grpc-%d" % i, node.url, "grpc", 0, 64, dur, warm)
+            runs.append({"client": c["timestampsPerSecond"], "clientP99": c["latencyMs"]["p99"],
+                         "clientP999": c["latencyMs"]["p999"], "clientMax": c["latencyMs"]["max"],
+                         "unary": u["timestampsPerSecond"], "unaryP99": u["latencyMs"]["p99"],
+                         "ratio": c["timestampsPerSecond"] / u["timestampsPerSecond"],
+                         "errors": c["errors"]["total"] + u["errors"]["total"],
+                         "errorsByCode": {"client": c["errors"]["byCode"], "grpc": u["errors"]["byCode"]},
+                         "violations": c["violations"] + u["violations"]})
+            log("h run %d: client %.0f timestamps/s p99 %.3f ms, gRPC unary %.0f/s p99 %.3f ms, ratio %.1f, errors %d" % (
+                i + 1, runs[-1]["client"], runs[-1]["clientP99"], runs[-1]["unary"], runs[-1]["unaryP99"],
+                runs[-1]["ratio"], runs[-1]["errors"]))
+    finally:
+        node.stop()
+    results["client"] = {"connections": CLIENT_CONNECTIONS, "concurrency": CLIENT_CONCURRENCY, "runs": runs,
+                         **{k: med([r[k] for r in runs]) for k in ("client", "clientP99", "clientP999", "clientMax",
+                                                                    "unary", "unaryP99", "ratio", "errors")},
+                         "violations": sum(r["violations"] for r in runs)}
+
+
+def part_i(results):
+    """Failover under the client's load: three nodes and Redis, one client (1,000 callers over 4
+    connections, closed loop) given all three members, the leader SIGKILLed partway through."""
+    ttl = 2000
+    runs = []
+    for i in range(RUNS):
+        redis = Redis()
+        env = {"TSO_REDIS_URL": redis.url(), "TSO_CLUSTER": "bench-i%d" % i, "TSO_LEASE_TTL_MS": str(ttl)}
+        nodes = [Node("i%d-n%d" % (i, k), env) for k in range(3)]
+        try:
+            for n in nodes:
+                n.ready()
+            wait_until(lambda: (nodes[0].leader() or {}).get("leader") is not None, 20, "a leader")
+            leader_id = nodes[0].leader()["leader"]["nodeId"]
+            leader = next(n for n in nodes if n.name == leader_id)
+            target = ",".join(n.url for n in nodes)
+            loadgen("i-warm-%d" % i, target, "client", 0, CLIENT_CONNECTIONS, secs(5, 2), 1, CLIENT_EXTRA)
+            warm, before = secs(5, 2), secs(5, 3)
+            path = os.path.join(TMP, "i-%d.json" % i)
+            proc = background_client(target, path, secs(20, 12), warm)
+            time.sleep(1.0 + warm + before)
+            killed_at = time.time()  # when the signal is sent: the kernel may take a while to reap a JVM
+            leader.stop(signal.SIGKILL)
+            log("i: leader %s killed, reaped after %.3f s" % (leader.name, time.time() - killed_at))
+            proc.wait()
+            if not os.path.exists(path):
+                raise RuntimeError("loadgen i-%d wrote no summary (exit %s)" % (i, proc.returncode))
+            with open(path) as f:
+                r = json.load(f)
+            gap_start = r["measuredStartEpochMs"] / 1000 + r["longestGapStartMs"] / 1000
+            runs.append({"max": r["latencyMs"]["max"], "errorMax": r["errorLatencyMs"]["max"],
+                         "longestWaitMs": max(r["latencyMs"]["max"], r["errorLatencyMs"]["max"]),
+                         "longestGapMs": r["longestGapMs"], "gapStartAfterKillS": gap_start - killed_at,
+                         "p99": r["latencyMs"]["p99"], "p999": r["latencyMs"]["p999"],
+                         "timestampsPerSecond": r["timestampsPerSecond"], "errors": r["errors"],
+                         "violations": r["violations"]})
+            log("i: longest call %.0f ms, no answer for %d ms (from %.3f s after the kill), p99 %.3f ms, "
+                "%.0f timestamps/s, errors %s, violations %d" % (
+                    runs[-1]["longestWaitMs"], r["longestGapMs"], runs[-1]["gapStartAfterKillS"], r["latencyMs"]["p99"],
+                    r["timestampsPerSecond"], r["errors"]["byCode"], r["violations"]))
+        finally:
+            for n in nodes:
+                n.stop()
+            redis.stop()
+    results["clientFailover"] = {"ttlMs": ttl, "runs": runs,
+                                 **{k: med([r[k] for r in runs]) for k in ("longestWaitMs", "max", "longestGapMs",
+                                                                            "p99", "timestampsPerSecond")},
+                                 "errors": med([r["errors"]["total"] for r in runs]),
+                                 "errorsTotal": sum(r["errors"]["total"] for r in runs),
+                                 "violations": sum(r["violations"] for r in runs)}
+
+
 # ---------------------------------------------------------------------------------------------
 
 def machine():
@@ -403,7 +507,7 @@ def report(results):
              "share these %d cores.** Every figure is the median of %d runs%s; ratios come from runs made back to back "
              "against the same server." % (m["cpus"], m["cpu"], m["memory"], m["kernel"], m["java"], m["redis"],
                                            m["commit"], m["cpus"], RUNS, " (QUICK: short runs, not for quoting)" if QUICK else ""),
-             "", "Reproduce: `make bench` (about 25 minutes; `RUNS=5 make bench` for more runs).", "",
+             "", "Reproduce: `make bench` (about 30 minutes; `RUNS=5 make bench` for more runs).", "",
              "## a, b. Closed loop, 64 connections, one timestamp per request", "",
              "| protocol | TSO (req/s) | no-op endpoint (req/s) | TSO / no-op | TSO / Redis INCR |", "|---|---|---|---|---|"]
     for p in ("http", "grpc", "grpc-stream"):
@@ -444,6 +548,37 @@ def report(results):
               "Recovery (longest time without a successful answer): **%.0f ms**; max latency %.0f ms; errors %.0f; "
               "violations %d." % (g["recoveryMs"], g["max"], g["errors"], g["violations"]),
               "", "Runs: " + "; ".join("%d ms, errors %s" % (r["recoveryMs"], r["errors"]["byCode"]) for r in g["runs"]), ""]
+    h = results["client"]
+    callers = "{:,}".format(h["connections"] * h["concurrency"])
+    lines += ["## h. Java client (tso.client.TsoClient), closed loop, %s callers over %d connections, one timestamp a call"
+              % (callers, h["connections"]), "",
+              "One standalone node; each client run is followed at once by a gRPC unary closed-loop run (64 connections, "
+              "one timestamp per request) against the same node, and the ratio is taken within each pair. **The node and "
+              "the generator (the client and its %s callers included) share these %d cores**: the client's figures are "
+              "bounded by the generator's own CPU as much as by the server's." % (callers, m["cpus"]), "",
+              "| run | client (timestamps/s) | client p99 (ms) | client p99.9 (ms) | client max (ms) | gRPC unary (timestamps/s) "
+              "| unary p99 (ms) | client / unary | errors | violations |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for k, r in enumerate(h["runs"]):
+        lines.append("| %d | %.0f | %.3f | %.3f | %.1f | %.0f | %.3f | %.1f | %d | %d |" % (
+            k + 1, r["client"], r["clientP99"], r["clientP999"], r["clientMax"], r["unary"], r["unaryP99"], r["ratio"],
+            r["errors"], r["violations"]))
+    lines += ["| **median** | **%.0f** | **%.3f** | %.3f | %.1f | %.0f | %.3f | **%.1f** | %.0f | %d |" % (
+        h["client"], h["clientP99"], h["clientP999"], h["clientMax"], h["unary"], h["unaryP99"], h["ratio"], h["errors"],
+        h["violations"]), ""]
+    i = results["clientFailover"]
+    lines += ["## i. Failover under the client's load (lease TTL %d ms, leader SIGKILLed, %s callers over %d connections, "
+              "closed loop, all three members given)" % (i["ttlMs"], callers, h["connections"]), "",
+              "Three nodes and Redis; **the nodes, Redis and the generator (the client included) share these %d cores.** "
+              "Longest a call waited (successful or failed): **%.0f ms**; longest time without any successful answer: "
+              "%.0f ms; errors %.0f (%d in all runs); violations %d." % (
+                  m["cpus"], i["longestWaitMs"], i["longestGapMs"], i["errors"], i["errorsTotal"], i["violations"]), "",
+              "| run | longest call (ms) | longest failed call (ms) | no answer for (ms) | from (s after the kill) | p99 (ms) "
+              "| timestamps/s | errors | violations |", "|---|---|---|---|---|---|---|---|---|"]
+    for k, r in enumerate(i["runs"]):
+        lines.append("| %d | %.0f | %.0f | %d | %.3f | %.3f | %.0f | %s | %d |" % (
+            k + 1, r["max"], r["errorMax"], r["longestGapMs"], r["gapStartAfterKillS"], r["p99"], r["timestampsPerSecond"],
+            "%d %s" % (r["errors"]["total"], r["errors"]["byCode"]) if r["errors"]["total"] else "0", r["violations"]))
+    lines.append("")
     t = []
     t.append(verdict(a["http"]["ratio"] >= 0.85, "(a) HTTP TSO / no-op %.2f (target >= 0.85)" % a["http"]["ratio"]))
     if incr:
@@ -463,6 +598,14 @@ def report(results):
     t.append(verdict(growth <= 0.25 * e["rssBeforeMiB"], "(e) RSS %.0f → %.0f MiB (target: flat)" % (e["rssBeforeMiB"], e["rssAfterMiB"])))
     t.append(verdict(g["recoveryMs"] <= g["ttlMs"] + 500, "(g) recovery %.0f ms (target <= TTL + 0.5 s = %d ms)" % (
         g["recoveryMs"], g["ttlMs"] + 500)))
+    t.append(verdict(h["client"] >= 2_000_000, "(h) client %.0f timestamps/s (target >= 2,000,000/s on %d cores, "
+                                               "generator included)" % (h["client"], m["cpus"])))
+    t.append(verdict(h["client"] >= 5_000_000, "(h) stretch: client %.0f timestamps/s (stretch target >= 5,000,000/s)"
+                     % h["client"]))
+    t.append(verdict(h["clientP99"] <= 5.0, "(h) client call p99 %.3f ms (target <= 5 ms)" % h["clientP99"]))
+    t.append(verdict(i["errorsTotal"] == 0, "(i) errors across the failover: %d in %d runs (target none)" % (
+        i["errorsTotal"], len(i["runs"]))))
+    t.append(verdict(i["violations"] == 0, "(i) violations %d (must be 0)" % i["violations"]))
     lines += ["## Targets", ""] + ["- " + x for x in t] + [""]
     results["targets"] = t
     return "\n".join(lines)
@@ -495,11 +638,15 @@ def main():
             part_f(results)
         if "g" in PARTS:
             part_g(results)
+        if "h" in PARTS:
+            part_h(results)
+        if "i" in PARTS:
+            part_i(results)
     finally:
         for p in PROCS:
             if p.poll() is None:
                 p.kill()
-    if PARTS != set("abcdefg"):
+    if PARTS != set("abcdefghi"):
         # Some parts only: their figures, not a report (the report compares every part).
         print(json.dumps({k: v for k, v in results.items() if k not in ("closedLoop", "openLoop30k") or v}, indent=1))
         shutil.rmtree(TMP, ignore_errors=True)
