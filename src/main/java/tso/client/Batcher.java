@@ -62,6 +62,10 @@ public final class Batcher {
     default void retried(int calls) {
     }
 
+    /** A stream to {@code address} could not be opened. */
+    default void unreachable(String address, Throwable cause) {
+    }
+
     /** An answer refused: {@code why} is count, epoch or order. */
     default void refused(String why) {
     }
@@ -359,6 +363,7 @@ public final class Batcher {
     link = l;
     transport.open(address, l).onComplete(ar -> {
       if (ar.failed()) {
+        events.unreachable(address, ar.cause());
         linkFailed(l, "TRANSPORT", "cannot reach " + address + ": " + ar.cause().getMessage(), null);
         return;
       }

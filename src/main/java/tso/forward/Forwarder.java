@@ -14,6 +14,7 @@ import tso.client.TsoClientException;
 import tso.core.Replies;
 import tso.core.TsoError;
 import tso.core.TsoRequest;
+import tso.log.RateLimited;
 import tso.metrics.TsoMetrics;
 
 /**
@@ -32,6 +33,9 @@ public final class Forwarder {
   private final Batcher batcher;
   private final Replies replies = new Replies();
   private final TsoMetrics metrics;
+  private static final System.Logger LOG = System.getLogger(Forwarder.class.getName());
+  /** Used on the forwarder's context only. */
+  private final RateLimited refusals = new RateLimited();
   /** The leader to forward to; written on any thread, read on the context. */
   private volatile String target;
 
@@ -67,9 +71,29 @@ public final class Forwarder {
       public void failed(TsoClientException.Code code, int calls) {
         metrics.forwarded(error(code).name().toLowerCase(), calls);
       }
+
+      @Override
+      public void unreachable(String address, Throwable cause) {
+        if (tlsRefused(cause)) {
+          metrics.leaderRefused();
+          refusals.log(LOG, System.Logger.Level.WARNING, "tls", RateLimited.DEFAULT_INTERVAL_NANOS,
+              "not forwarding to the recorded leader {0}: its TLS certificate did not verify ({1}); answering UNAVAILABLE",
+              address, cause.getMessage());
+        }
+      }
     };
     this.batcher = new Batcher(context, new GrpcTransport(client, timeoutMs, false), settings, route,
         new OrderGuard(), events, () -> replies.flush(context));
+  }
+
+  /** True when the connection failed in its TLS handshake (the peer's certificate did not verify). */
+  static boolean tlsRefused(Throwable t) {
+    for (Throwable c = t; c != null; c = c.getCause()) {
+      if (c instanceof javax.net.ssl.SSLException || c instanceof java.security.cert.CertificateException) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /** Safe from any thread. */

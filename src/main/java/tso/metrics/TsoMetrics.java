@@ -176,6 +176,16 @@ public final class TsoMetrics {
         .register(registry)).increment(n);
   }
 
+  /**
+   * Counts a leader this node would not forward to: its TLS handshake failed (a certificate that
+   * does not name the address in the election record, or not from a trusted CA).
+   */
+  public void leaderRefused() {
+    Counter.builder("tso_forward_leader_refused_total")
+        .description("Connections to the recorded leader refused because its TLS certificate did not verify")
+        .register(registry).increment();
+  }
+
   /** Registers a gauge read on scrape. */
   public void gauge(String name, String description, Supplier<Number> value) {
     Gauge.builder(name, value).description(description).register(registry);

@@ -2,6 +2,7 @@ package tso.server;
 
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
+import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.Http2Settings;
 import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpServer;
@@ -41,16 +42,33 @@ public final class ApiVerticle extends VerticleBase {
   static final int STREAM_WINDOW = 1024;
   /** Period of the event-loop lag probe. */
   static final long LAG_PROBE_MS = 100;
+  /** Request headers larger than this are refused (431): ours are a few hundred bytes. */
+  static final int MAX_HEADER_BYTES = 8 * 1024;
+  /** Connections the probe port (TSO_HEALTH_PORT) keeps open at most: a kubelet uses one or two. */
+  static final int MAX_PROBE_CONNECTIONS = 64;
 
   private final Config config;
   private final TimestampSink service;
   private final NodeView view;
   private final TsoMetrics metrics;
   private final WarmUp warmUp;
+  private final Connections connections;
   private HttpServer server;
+  private HttpServer probes;
+  private CertReloader reloader;
 
-  /** @param view what the transports say of this node; readiness is also held back by {@code warmUp} */
+  /** One instance alone, with its own connection limit. */
   public ApiVerticle(Config config, TimestampSink service, NodeView view, TsoMetrics metrics, WarmUp warmUp) {
+    this(config, service, view, metrics, warmUp, new Connections(config.security().maxConnections()));
+  }
+
+  /**
+   * @param view        what the transports say of this node; readiness is also held back by {@code warmUp}
+   * @param connections the node's count of open connections, shared by every instance
+   */
+  public ApiVerticle(Config config, TimestampSink service, NodeView view, TsoMetrics metrics, WarmUp warmUp,
+      Connections connections) {
+    this.connections = connections;
     this.config = config;
     this.service = service;
     this.view = new WarmUp.Gated(view, warmUp);
@@ -60,6 +78,15 @@ public final class ApiVerticle extends VerticleBase {
 
   @Override
   public Future<?> start() {
+    if (!config.security().tls()) {
+      return listen(null, null);
+    }
+    Future<Buffer> cert = vertx.fileSystem().readFile(config.security().tlsCert().toString());
+    Future<Buffer> key = vertx.fileSystem().readFile(config.security().tlsKey().toString());
+    return Future.all(cert, key).compose(v -> listen(cert.result(), key.result()));
+  }
+
+  private Future<?> listen(Buffer cert, Buffer key) {
     GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions().setMaxMessageSize(MAX_GRPC_MESSAGE_BYTES));
     grpc.addService(new GrpcApi(service, view, metrics, config.maxCount(), STREAM_WINDOW).service());
     HealthService health = HealthService.create(vertx);
@@ -76,12 +103,13 @@ public final class ApiVerticle extends VerticleBase {
     grpc.addService(new GrpcApi(noop, view, unseen, config.maxCount(), STREAM_WINDOW).noopService(noopOpen));
     HttpApi http = new HttpApi(service, view, metrics, config.maxCount(), noop, unseen, noopOpen);
 
-    HttpServerOptions options = new HttpServerOptions()
+    HttpServerOptions options = Tls.apply(new HttpServerOptions()
         .setHost(config.host())
         .setPort(config.port())
         .setHttp2ClearTextEnabled(true)
         .setInitialSettings(new Http2Settings().setMaxConcurrentStreams(MAX_CONCURRENT_STREAMS))
-        .setTcpNoDelay(true);
+        .setMaxHeaderSize(MAX_HEADER_BYTES)
+        .setTcpNoDelay(true), config.security(), cert, key);
     DirectUnary direct = new DirectUnary(service, view, metrics, config.maxCount(), MAX_GRPC_MESSAGE_BYTES);
     DirectUnary directNoop = new DirectUnary(noop, view, unseen, config.maxCount(), MAX_GRPC_MESSAGE_BYTES);
     String directPath = TimestampOracleGrpcService.SERVICE_NAME.pathOf("GetTimestamps");
@@ -100,6 +128,7 @@ public final class ApiVerticle extends VerticleBase {
         http.handle(req);
       }
     });
+    server.connectionHandler(connections::opened);
 
     String loop = Thread.currentThread().getName();
     long periodNanos = TimeUnit.MILLISECONDS.toNanos(LAG_PROBE_MS);
@@ -109,13 +138,31 @@ public final class ApiVerticle extends VerticleBase {
       metrics.loopLag(loop, Math.max(0, now - expected[0]));
       expected[0] = now + periodNanos;
     });
-    return server.listen();
+    Future<?> listening = server.listen();
+    if (config.security().tls()) {
+      reloader = new CertReloader(vertx, config.security(), server, cert, key);
+      listening = listening.onSuccess(s -> reloader.start());
+    }
+    if (config.security().healthPort() != 0) {
+      Connections probeConnections = new Connections(MAX_PROBE_CONNECTIONS);
+      probes = vertx.createHttpServer(new HttpServerOptions().setHost(config.host()).setPort(config.security().healthPort())
+              .setMaxHeaderSize(MAX_HEADER_BYTES).setTcpNoDelay(true))
+          .requestHandler(http::handleProbe);
+      probes.connectionHandler(probeConnections::opened);
+      listening = listening.compose(s -> probes.listen());
+    }
+    return listening;
   }
 
   /** Stops accepting, lets requests in flight finish (up to the grace period), then closes. */
   @Override
   public Future<?> stop() {
-    return server == null ? Future.succeededFuture() : server.shutdown(config.shutdownGraceMs(), TimeUnit.MILLISECONDS);
+    if (reloader != null) {
+      reloader.stop();
+    }
+    Future<Void> probesClosed = probes == null ? Future.succeededFuture() : probes.close();
+    return probesClosed.transform(ar -> server == null ? Future.succeededFuture()
+        : server.shutdown(config.shutdownGraceMs(), TimeUnit.MILLISECONDS));
   }
 
   private static boolean isGrpc(HttpServerRequest req) {

@@ -85,8 +85,8 @@ public final class Node {
       // Every Redis call ends within a third of the lease: a slow Redis must not hold a renewal.
       RedisCoordinator coordinator = new RedisCoordinator(redis, RedisKeys.of(config.cluster()),
           Math.max(50, config.leaseTtlMs() / 3), config.redisMinReplicas());
-      grpcClient = GrpcClient.client(vertx, new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
-          .setHttp2ClearTextUpgrade(false).setConnectTimeout((int) Math.max(100, config.leaseTtlMs())));
+      grpcClient = GrpcClient.client(vertx, Tls.member(new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
+          .setHttp2ClearTextUpgrade(false).setConnectTimeout((int) Math.max(100, config.leaseTtlMs())), config.security()));
       Forwarder forwarder = new Forwarder(vertx.getOrCreateContext(), grpcClient, config.maxCount(),
           config.queueLimit(), FORWARD_INFLIGHT, config.requestTimeoutMs(), metrics);
       Identity me = Identity.create(config.nodeId(), config.advertise());
@@ -134,7 +134,8 @@ public final class Node {
         : vertx.deployVerticle(leadership);
     core.compose(id -> {
           coreDeployment = id;
-          return vertx.deployVerticle(() -> new ApiVerticle(config, sink, view, metrics, warmUp),
+          Connections connections = new Connections(config.security().maxConnections());
+          return vertx.deployVerticle(() -> new ApiVerticle(config, sink, view, metrics, warmUp, connections),
               new DeploymentOptions().setInstances(config.eventLoops()));
         })
         .onSuccess(id -> {

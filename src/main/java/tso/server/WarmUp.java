@@ -53,7 +53,8 @@ public final class WarmUp {
 
   public WarmUp(Config config) {
     this.config = config;
-    this.done = config.warmupMs() == 0;
+    // The warm-up's generator speaks plaintext: on a TLS port it would only fail.
+    this.done = config.warmupMs() == 0 || config.security().tls();
   }
 
   /**

@@ -65,6 +65,19 @@ public final class HttpApi {
     this.noopOpen = noopOpen;
   }
 
+  /**
+   * The probe port (TSO_HEALTH_PORT): {@code /health/live} and {@code /health/ready} only, plain
+   * HTTP, for a kubelet that cannot present a client certificate; everything else is 404.
+   */
+  public void handleProbe(HttpServerRequest req) {
+    String path = req.path();
+    if (path.equals("/health/live") || path.equals("/health/ready")) {
+      handle(req);
+    } else {
+      error(req.response(), 404, "NOT_FOUND", "this port serves /health/live and /health/ready only", false);
+    }
+  }
+
   /** Routes one request; every path and method of the contract, 404 and 405 for the rest. */
   public void handle(HttpServerRequest req) {
     String path = req.path();
