@@ -29,7 +29,7 @@ public record Security(Path tlsCert, Path tlsKey, Path tlsClientCa, Path tlsCa, 
 
   /** No TLS, no secrets: what tests and a plain standalone node use. */
   public static Security none() {
-    return new Security(null, null, null, null, 0, null, null, null, null, 4096, false);
+    return new Security(null, null, null, null, 0, null, null, null, null, 2048, false);
   }
 
   /** True when the port speaks TLS. */

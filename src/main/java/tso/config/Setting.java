@@ -31,7 +31,7 @@ public enum Setting {
   TLS_CLIENT_CA("TSO_TLS_CLIENT_CA", "--tls-client-ca", null, "PEM bundle: every client must present a certificate that chains to it (mutual TLS)"),
   TLS_CA("TSO_TLS_CA", "--tls-ca", null, "PEM bundle a node trusts when it forwards to another member (default: TSO_TLS_CLIENT_CA when set, else the JDK's trust store)"),
   HEALTH_PORT("TSO_HEALTH_PORT", "--health-port", null, "a second port serving only /health/live and /health/ready over plain HTTP, for probes that cannot do (mutual) TLS; unset: none"),
-  MAX_CONNECTIONS("TSO_MAX_CONNECTIONS", "--max-connections", "4096", "open connections to the port, at most; one more is closed at once"),
+  MAX_CONNECTIONS("TSO_MAX_CONNECTIONS", "--max-connections", "2048", "open connections to the port, at most; one more is closed at once"),
   REDIS_CA("TSO_REDIS_CA", "--redis-ca", null, "PEM bundle trusted for rediss:// (default: the JDK's trust store)"),
   REDIS_CERT("TSO_REDIS_CERT", "--redis-cert", null, "PEM client certificate for Redis over TLS (with TSO_REDIS_KEY)"),
   REDIS_KEY("TSO_REDIS_KEY", "--redis-key", null, "PEM private key of TSO_REDIS_CERT"),

@@ -125,7 +125,7 @@ class SecurityConfigTest {
     assertThat(refused("TSO_PORT", "8080", "TSO_HEALTH_PORT", "8080")).contains("TSO_HEALTH_PORT");
     assertThat(resolve("TSO_HEALTH_PORT", "8081").security().healthPort()).isEqualTo(8081);
     assertThat(resolve().security().healthPort()).isZero();
-    assertThat(resolve().security().maxConnections()).isEqualTo(4096);
+    assertThat(resolve().security().maxConnections()).isEqualTo(2048);
     assertThat(refused("TSO_MAX_CONNECTIONS", "0")).contains("TSO_MAX_CONNECTIONS");
   }
 }
