@@ -14,7 +14,9 @@ import sun.misc.Signal;
 import tso.config.Config;
 import tso.config.ConfigException;
 import tso.config.Setting;
+import tso.core.NodeView;
 import tso.log.AsyncLogHandler;
+import tso.log.JsonFormatter;
 import tso.server.Node;
 
 /**
@@ -44,8 +46,6 @@ public final class ServerCommand {
 
   /** Runs the server until a signal stops it; returns the exit code. */
   public static int run(ParseResult parsed) {
-    // Event loops log; the JDK's console handler would write on them and stall them with stderr.
-    AsyncLogHandler log = AsyncLogHandler.installOnRoot();
     Map<Setting, String> flags = new EnumMap<>(Setting.class);
     for (Setting s : Setting.values()) {
       if (parsed.hasMatchedOption(s.flag)) {
@@ -59,7 +59,20 @@ public final class ServerCommand {
       System.err.println("tso: " + e.getMessage());
       return 2;
     }
+    // Event loops log; the JDK's console handler would write on them and stall them with stderr.
+    JsonFormatter json = config.logFormat() == Config.LogFormat.JSON ? new JsonFormatter() : null;
+    AsyncLogHandler log = json == null ? AsyncLogHandler.installOnRoot() : AsyncLogHandler.installOnRoot(json);
     Node node = new Node(config);
+    if (json != null) {
+      json.context(() -> {
+        NodeView v = node.view();
+        Map<String, Object> m = new java.util.LinkedHashMap<>();
+        m.put("node", config.nodeId());
+        m.put("role", v.role());
+        m.put("epoch", v.epoch());
+        return m;
+      });
+    }
     try {
       node.start().toCompletionStage().toCompletableFuture().get();
     } catch (ExecutionException e) {

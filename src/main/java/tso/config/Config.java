@@ -35,7 +35,11 @@ public record Config(
     long warmupMs,
     long clockOffsetMs,
     int redisMinReplicas,
-    Security security) {
+    Security security,
+    LogFormat logFormat) {
+
+  /** How log records are written. */
+  public enum LogFormat { TEXT, JSON }
 
   /** What a follower does with a timestamp request. */
   public enum FollowerMode { FORWARD, REDIRECT }
@@ -112,9 +116,15 @@ public record Config(
     long clockOffsetMs = r.integer(Setting.CLOCK_OFFSET_MS, -100L * 365 * 86_400_000, 100L * 365 * 86_400_000);
     int redisMinReplicas = (int) r.integer(Setting.REDIS_MIN_REPLICAS, 0, 64);
     Security security = Security.resolve(r, port, redisUrl, noopEndpoint, clockOffsetMs);
+    String format = r.text(Setting.LOG_FORMAT);
+    LogFormat logFormat = switch (format) {
+      case "text" -> LogFormat.TEXT;
+      case "json" -> LogFormat.JSON;
+      default -> throw r.invalid(Setting.LOG_FORMAT, format, "text or json");
+    };
     return new Config(host, port, nodeId, advertise, redisUrl, sentinelMaster, cluster, dataDir, leaseTtlMs, followerMode,
         maxCount, windowMs, queueLimit, queueTargetMs, requestTimeoutMs, eventLoops, shutdownGraceMs, noopEndpoint, warmupMs, clockOffsetMs,
-        redisMinReplicas, security);
+        redisMinReplicas, security, logFormat);
   }
 
   /** The Redis URL with its password hidden, for logs. */

@@ -36,6 +36,7 @@ public enum Setting {
   REDIS_CERT("TSO_REDIS_CERT", "--redis-cert", null, "PEM client certificate for Redis over TLS (with TSO_REDIS_KEY)"),
   REDIS_KEY("TSO_REDIS_KEY", "--redis-key", null, "PEM private key of TSO_REDIS_CERT"),
   REDIS_PASSWORD_FILE("TSO_REDIS_PASSWORD_FILE", "--redis-password-file", null, "a file holding the Redis password (overrides one in the URL); never logged"),
+  LOG_FORMAT("TSO_LOG_FORMAT", "--log-format", "text", "text, or json: one JSON object a line (time, level, logger, message, and node, role and epoch)"),
   UNSAFE_TEST_SETTINGS("TSO_UNSAFE_TEST_SETTINGS", "--unsafe-test-settings", "false", "true: allow the no-op endpoint and the clock offset on a TLS node (tests and benchmarks only)");
 
   public final String env;

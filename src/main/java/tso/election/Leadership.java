@@ -544,6 +544,11 @@ public final class Leadership extends VerticleBase implements NodeView {
     Member before = leader;
     leader = m;
     if (before == null ? m != null : !before.equals(m)) {
+      if (m == null) {
+        LOG.log(Level.INFO, "no leader known now (was {0}, epoch {1})", before.nodeId(), before.epoch());
+      } else {
+        LOG.log(Level.INFO, "leader is now {0} at {1}, epoch {2}", m.nodeId(), m.address(), m.epoch());
+      }
       onLeaderChange.accept(m);
     }
   }
