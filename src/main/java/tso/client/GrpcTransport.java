@@ -81,11 +81,17 @@ public final class GrpcTransport implements Transport {
         });
         resp.exceptionHandler(e -> end.ended("TRANSPORT", "the stream to " + address + " failed: " + e.getMessage(), null));
         resp.endHandler(v -> {
+          // The member ended the call: end our half too. Vert.x's cancel() does nothing once the
+          // response has ended with an error status, so left open the stream would stay
+          // half-closed on both sides for as long as the connection lives: one of the member's
+          // concurrent streams taken for good, and a stopping member waits its whole shutdown
+          // grace period for it.
+          end.closeOurHalf(call);
           GrpcStatus st = resp.status();
           String code = st == null || st == GrpcStatus.OK ? "UNAVAILABLE" : st.name();
           String msg = resp.statusMessage();
           end.ended(code, address + " ended the stream" + (st == null ? "" : ": " + st + (msg == null ? "" : " " + msg)),
-              resp.trailers() == null ? null : resp.trailers().get(LEADER_TRAILER));
+              leader(resp));
         });
       });
       return new Stream() {
@@ -97,16 +103,29 @@ public final class GrpcTransport implements Transport {
         @Override
         public void cancel() {
           end.done = true;
-          call.cancel();
+          if (!end.halfClosed) {
+            end.halfClosed = true;
+            call.cancel();
+          }
         }
       };
     });
   }
 
-  /** Reports a stream's end once. */
+  /**
+   * The leader a member named on ending a call. A call refused before any answer gets a
+   * trailers-only response, whose trailers Vert.x hands over as the response's headers.
+   */
+  private static String leader(GrpcClientResponse<?, ?> resp) {
+    String named = resp.trailers() == null ? null : resp.trailers().get(LEADER_TRAILER);
+    return named != null || resp.headers() == null ? named : resp.headers().get(LEADER_TRAILER);
+  }
+
+  /** Reports a stream's end once, and closes this side of it once. */
   private static final class Ending {
     final Listener listener;
     boolean done;
+    boolean halfClosed;
 
     Ending(Listener listener) {
       this.listener = listener;
@@ -116,6 +135,17 @@ public final class GrpcTransport implements Transport {
       if (!done) {
         done = true;
         listener.ended(code, message, leader);
+      }
+    }
+
+    void closeOurHalf(GrpcClientRequest<GetTimestampsRequest, TimestampRange> call) {
+      if (!halfClosed) {
+        halfClosed = true;
+        try {
+          call.end();
+        } catch (IllegalStateException e) {
+          // already reset: nothing of it is left open
+        }
       }
     }
   }
