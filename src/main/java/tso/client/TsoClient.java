@@ -94,6 +94,9 @@ public final class TsoClient {
     for (String m : members) {
       GrpcTransport.socketAddress(m); // host:port, or IllegalArgumentException
     }
+    if (!options.isSsl() && (options.getTrustOptions() != null || options.getKeyCertOptions() != null)) {
+      throw new IllegalArgumentException("trust or key/certificate options given with TLS off: setSsl(true)");
+    }
     this.vertx = vertx;
     this.ownVertx = ownVertx;
     this.options = new TsoClientOptions(options);
@@ -121,9 +124,9 @@ public final class TsoClient {
     for (int i = 0; i < n; i++) {
       ContextInternal ctx = ((VertxInternal) vertx).createEventLoopContext();
       // One gRPC client per connection: each has its own HTTP/2 connection to a member.
-      GrpcClient grpc = GrpcClient.client(vertx, new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
+      GrpcClient grpc = GrpcClient.client(vertx, tls(new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
           .setHttp2ClearTextUpgrade(false).setTcpNoDelay(true).setTcpKeepAlive(true)
-          .setConnectTimeout((int) options.getConnectTimeoutMs()));
+          .setConnectTimeout((int) options.getConnectTimeoutMs()), options));
       Transport transport = new GrpcTransport(grpc, options.getConnectTimeoutMs(), true);
       Outbox outbox = new Outbox();
       Batcher b = new Batcher(ctx, transport, settings, discovery.route(transport), guard, counts, outbox::flush);
@@ -144,6 +147,27 @@ public final class TsoClient {
     }
     this.all = batchers;
     this.lanes = byLoop.toArray(new Lane[0]);
+  }
+
+  /**
+   * TLS on a connection's options when the client has it: ALPN offering h2 only (gRPC), TLS 1.2
+   * or 1.3, the trust and client certificate given, and the member's certificate checked to name
+   * the host dialled (endpoint identification "HTTPS") unless that was turned off.
+   */
+  private static HttpClientOptions tls(HttpClientOptions o, TsoClientOptions options) {
+    if (!options.isSsl()) {
+      return o;
+    }
+    o.setSsl(true).setUseAlpn(true).setAlpnVersions(List.of(HttpVersion.HTTP_2)).setVerifyHost(options.isVerifyHost())
+        .setEnabledSecureTransportProtocols(java.util.Set.of("TLSv1.2", "TLSv1.3"));
+    o.getSslOptions().setHostnameVerificationAlgorithm(options.isVerifyHost() ? "HTTPS" : "");
+    if (options.getTrustOptions() != null) {
+      o.setTrustOptions(options.getTrustOptions().copy());
+    }
+    if (options.getKeyCertOptions() != null) {
+      o.setKeyCertOptions(options.getKeyCertOptions().copy());
+    }
+    return o;
   }
 
   /** One timestamp. */

@@ -1,10 +1,23 @@
 package tso.client;
 
 import io.micrometer.core.instrument.MeterRegistry;
+import io.vertx.core.net.KeyCertOptions;
+import io.vertx.core.net.TrustOptions;
 
 /**
  * Options of a {@link TsoClient}, Vert.x style: fluent setters, {@code DEFAULT_…} constants. A
  * setter refuses a value out of range with IllegalArgumentException.
+ *
+ * <p>TLS, for members whose port speaks it: {@link #setSsl(boolean) setSsl(true)}, and the CAs to
+ * trust (else the JDK's trust store) and, for mutual TLS, the client's certificate, as Vert.x
+ * options. gRPC then goes over TLS with ALPN {@code h2}, and each member's certificate must name
+ * the host it is dialled as (the address given at creation, or the one a member names as leader).
+ *
+ * <pre>{@code
+ * new TsoClientOptions().setSsl(true)
+ *     .setTrustOptions(new PemTrustOptions().addCertPath("ca.pem"))
+ *     .setKeyCertOptions(new PemKeyCertOptions().setCertPath("client.pem").setKeyPath("client-key.pem"));
+ * }</pre>
  */
 public final class TsoClientOptions {
 
@@ -49,6 +62,10 @@ public final class TsoClientOptions {
   public static final long DEFAULT_RECONNECT_BACKOFF_MAX_MS = 500;
   /** Largest count one range can have: 2^18 logical values in a millisecond. */
   public static final int MAX_COUNT = 1 << 18;
+  /** TLS: off. */
+  public static final boolean DEFAULT_SSL = false;
+  /** With TLS, a member's certificate must name the host dialled. */
+  public static final boolean DEFAULT_VERIFY_HOST = true;
 
   private int connections = DEFAULT_CONNECTIONS;
   private int maxBatchesInFlight = DEFAULT_MAX_BATCHES_IN_FLIGHT;
@@ -61,6 +78,10 @@ public final class TsoClientOptions {
   private long reconnectBackoffMinMs = DEFAULT_RECONNECT_BACKOFF_MIN_MS;
   private long reconnectBackoffMaxMs = DEFAULT_RECONNECT_BACKOFF_MAX_MS;
   private MeterRegistry meterRegistry;
+  private boolean ssl = DEFAULT_SSL;
+  private TrustOptions trustOptions;
+  private KeyCertOptions keyCertOptions;
+  private boolean verifyHost = DEFAULT_VERIFY_HOST;
 
   public TsoClientOptions() {
   }
@@ -77,6 +98,10 @@ public final class TsoClientOptions {
     reconnectBackoffMinMs = other.reconnectBackoffMinMs;
     reconnectBackoffMaxMs = other.reconnectBackoffMaxMs;
     meterRegistry = other.meterRegistry;
+    ssl = other.ssl;
+    trustOptions = other.trustOptions == null ? null : other.trustOptions.copy();
+    keyCertOptions = other.keyCertOptions == null ? null : other.keyCertOptions.copy();
+    verifyHost = other.verifyHost;
   }
 
   private static long check(String name, long v, long min, long max) {
@@ -181,6 +206,57 @@ public final class TsoClientOptions {
   /** Where the client's metrics go ({@code tso_client_…}); none when unset. */
   public TsoClientOptions setMeterRegistry(MeterRegistry registry) {
     this.meterRegistry = registry;
+    return this;
+  }
+
+  public boolean isSsl() {
+    return ssl;
+  }
+
+  /** TLS to the members (gRPC over TLS, ALPN h2); off by default. */
+  public TsoClientOptions setSsl(boolean ssl) {
+    this.ssl = ssl;
+    return this;
+  }
+
+  public TrustOptions getTrustOptions() {
+    return trustOptions;
+  }
+
+  /**
+   * The CAs a member's certificate must chain to, e.g. {@code new PemTrustOptions().addCertPath("ca.pem")};
+   * null (the default): the JDK's trust store. Needs {@link #setSsl(boolean) setSsl(true)}.
+   */
+  public TsoClientOptions setTrustOptions(TrustOptions trust) {
+    this.trustOptions = trust;
+    return this;
+  }
+
+  public KeyCertOptions getKeyCertOptions() {
+    return keyCertOptions;
+  }
+
+  /**
+   * The client's certificate and key, presented to members that require one (mutual TLS), e.g.
+   * {@code new PemKeyCertOptions().setCertPath("client.pem").setKeyPath("client-key.pem")}; null
+   * (the default): none. Needs {@link #setSsl(boolean) setSsl(true)}.
+   */
+  public TsoClientOptions setKeyCertOptions(KeyCertOptions keyCert) {
+    this.keyCertOptions = keyCert;
+    return this;
+  }
+
+  public boolean isVerifyHost() {
+    return verifyHost;
+  }
+
+  /**
+   * With TLS, whether a member's certificate must name the host dialled (a DNS name or IP address
+   * in its subject alternative names, as HTTPS checks it). On by default; turning it off lets any
+   * certificate from a trusted CA stand for any member.
+   */
+  public TsoClientOptions setVerifyHost(boolean verifyHost) {
+    this.verifyHost = verifyHost;
     return this;
   }
 }

@@ -12,6 +12,9 @@ import io.netty.channel.EventLoop;
 import io.netty.handler.codec.http2.DefaultHttp2HeadersDecoder;
 import io.netty.handler.codec.http2.Http2Exception;
 import io.netty.handler.codec.http2.Http2Headers;
+import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslHandler;
+import io.netty.handler.ssl.SslHandshakeCompletionEvent;
 import io.netty.util.AsciiString;
 import io.netty.util.collection.IntObjectHashMap;
 import io.vertx.core.Future;
@@ -29,8 +32,12 @@ import tso.proto.v1.GetTimestampsRequest;
 import tso.proto.v1.TimestampRange;
 
 /**
- * gRPC over one cleartext HTTP/2 connection, framed by hand: unary calls (a stream per request)
- * or one bidirectional stream carrying every request. A request is a HEADERS block encoded once
+ * gRPC over one HTTP/2 connection, framed by hand: unary calls (a stream per request)
+ * or one bidirectional stream carrying every request. Cleartext HTTP/2 with prior knowledge, or,
+ * given an SslContext, TLS whose ALPN must settle on {@code h2}: requests wait until the handshake
+ * is done; a failed handshake fails them with {@code tls_handshake_failed}, a server that does not
+ * choose h2 with {@code tls_no_h2}, a TLS alert later (a client certificate refused under TLS 1.3)
+ * with {@code tls_error}. A request is a HEADERS block encoded once
  * (static-table and literal fields only, so it never touches the HPACK dynamic table) and a DATA
  * frame, written in one go; answers are read frame by frame, with Netty's HPACK decoder for the
  * headers and trailers. Flow control, SETTINGS, PING, RST_STREAM and GOAWAY are honoured.
@@ -70,6 +77,8 @@ final class GrpcH2 implements Transport {
   private final String host;
   private final int port;
   private final boolean streaming;
+  /** TLS, or null for cleartext. */
+  private final SslContext ssl;
   private final byte[] headerBlock;
   private final IntObjectHashMap<Call> calls = new IntObjectHashMap<>();
   /** Requests not yet written: the connection is opening, or the send window is exhausted. */
@@ -80,6 +89,10 @@ final class GrpcH2 implements Transport {
   private EventLoop loop;
   private Channel channel;
   private boolean connecting;
+  /** TLS: the channel connected whose handshake is not done yet, or null. */
+  private Channel opening;
+  /** Why the channel ended, when it was not simply closed: what its calls fail with. */
+  private String closeCode;
   /** Stream mode: the one call, or null before it is opened (again). */
   private Call stream;
   /** The epoch of the answer completed last (see {@link Transport#epoch()}). */
@@ -104,22 +117,32 @@ final class GrpcH2 implements Transport {
    * @param streaming one StreamTimestamps call for every request, else a GetTimestamps per request
    */
   GrpcH2(Vertx vertx, String host, int port, String service, boolean streaming) {
+    this(vertx, host, port, service, streaming, null);
+  }
+
+  /** @param ssl TLS with ALPN offering h2 (and checking the server's name), or null for cleartext */
+  GrpcH2(Vertx vertx, String host, int port, String service, boolean streaming, SslContext ssl) {
     this.vertx = vertx;
     this.host = host;
     this.port = port;
     this.streaming = streaming;
+    this.ssl = ssl;
     this.headerBlock = headerBlock("/" + service + (streaming ? "/StreamTimestamps" : "/GetTimestamps"),
-        host + ":" + port);
+        host + ":" + port, ssl != null);
+  }
+
+  static byte[] headerBlock(String path, String authority) {
+    return headerBlock(path, authority, false);
   }
 
   /**
    * The request headers in HPACK (RFC 7541): indexed static entries, and literals "without
    * indexing" with a static name, so the block is the same for every call.
    */
-  static byte[] headerBlock(String path, String authority) {
+  static byte[] headerBlock(String path, String authority, boolean https) {
     ByteArrayOutputStream b = new ByteArrayOutputStream();
     b.write(0x83); // :method POST (static 3)
-    b.write(0x86); // :scheme http (static 6)
+    b.write(https ? 0x87 : 0x86); // :scheme https (static 7) or http (static 6)
     literal(b, 4, path); // :path
     literal(b, 1, authority); // :authority
     literal(b, 31, "application/grpc"); // content-type
@@ -185,6 +208,9 @@ final class GrpcH2 implements Transport {
         .handler(new ChannelInitializer<Channel>() {
           @Override
           protected void initChannel(Channel ch) {
+            if (ssl != null) {
+              ch.pipeline().addLast(ssl.newHandler(ch.alloc(), host, port)); // host: SNI and the name checked
+            }
             ch.pipeline().addLast(new Frames());
           }
         })
@@ -198,9 +224,18 @@ final class GrpcH2 implements Transport {
     });
   }
 
+  /** TLS: the handshake of the channel being opened failed, or settled on no h2. */
+  private void notOpened(Channel ch, String code) {
+    opening = null;
+    connecting = false;
+    failPending(code);
+    ch.close();
+  }
+
   private void active(Channel ch) {
     connecting = false;
     channel = ch;
+    closeCode = null;
     nextStreamId = 1;
     maxConcurrentStreams = Long.MAX_VALUE; // until the server's SETTINGS say otherwise
     peerInitialWindow = 65_535;
@@ -291,13 +326,18 @@ final class GrpcH2 implements Transport {
   }
 
   private void closed(Channel ch) {
+    if (opening == ch) {
+      notOpened(ch, "connection_closed"); // closed during the TLS handshake
+      return;
+    }
     if (channel != ch) {
       return;
     }
     channel = null;
     stream = null;
+    String code = closeCode == null ? "connection_closed" : closeCode;
     for (Call c : calls.values()) {
-      c.fail("connection_closed");
+      c.fail(code);
     }
     calls.clear();
     if (cumulation != null) {
@@ -312,7 +352,7 @@ final class GrpcH2 implements Transport {
       if (goingAway) {
         connect(); // the server asked us to go: what waited goes on a new connection
       } else {
-        failPending("connection_closed");
+        failPending(code);
       }
     }
   }
@@ -605,8 +645,31 @@ final class GrpcH2 implements Transport {
   private final class Frames extends ChannelInboundHandlerAdapter {
     @Override
     public void channelActive(ChannelHandlerContext c) {
-      c.channel().closeFuture().addListener(x -> closed(c.channel()));
-      active(c.channel());
+      Channel ch = c.channel();
+      if (ssl == null) {
+        ch.closeFuture().addListener(x -> closed(ch));
+        active(ch);
+      } else {
+        // The SslHandler closes the channel before it reports the TLS alert that ended it: what
+        // was in flight fails a moment later, with the alert (tls_error) known by then.
+        ch.closeFuture().addListener(x -> ch.eventLoop().execute(() -> closed(ch)));
+        opening = ch; // active once the handshake is done
+      }
+    }
+
+    @Override
+    public void userEventTriggered(ChannelHandlerContext c, Object event) {
+      if (event instanceof SslHandshakeCompletionEvent done && opening == c.channel()) {
+        if (!done.isSuccess()) {
+          notOpened(c.channel(), "tls_handshake_failed");
+        } else if (!"h2".equals(c.pipeline().get(SslHandler.class).applicationProtocol())) {
+          notOpened(c.channel(), "tls_no_h2");
+        } else {
+          opening = null;
+          active(c.channel());
+        }
+      }
+      c.fireUserEventTriggered(event);
     }
 
     @Override
@@ -635,6 +698,9 @@ final class GrpcH2 implements Transport {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext c, Throwable t) {
+      if (ssl != null && c.channel() == channel && Transports.Secure.isTls(t)) {
+        closeCode = "tls_error";
+      }
       c.close();
     }
   }

@@ -57,6 +57,9 @@ public final class LoadGenerator {
   private long connectBackoffMs;
 
   public LoadGenerator(Settings settings, PrintStream out) {
+    if (settings.targets().stream().map(t -> t.startsWith("https://")).distinct().count() > 1) {
+      throw new IllegalArgumentException("targets mix http:// and https://: use one scheme for every member");
+    }
     this.s = settings;
     this.out = out;
   }
@@ -89,15 +92,16 @@ public final class LoadGenerator {
     List<Lane> all = new ArrayList<>();
     TsoClient client = null;
     try {
+      // TLS for https targets, made once: the connections share it.
+      Transports.Secure secure = s.https() ? Transports.Secure.create(vertx, s.tls(), s.protocol()) : null;
       for (int i = 0; i < lanes; i++) {
-        all.add(new Lane(vertx, i, lanes, history == null ? null : history.sink()));
+        all.add(new Lane(vertx, i, lanes, history == null ? null : history.sink(), secure));
       }
       if (s.protocol().equals("client")) {
         // After the lanes, whose contexts took the event loops in turn: the client's connections
         // take them in turn too, so each lane's callers find connections on their own event loop.
         client = TsoClient.create(vertx, s.targets().stream().map(t -> java.net.URI.create(t).getAuthority()).toList(),
-            new TsoClientOptions().setConnections(s.connections())
-                .setMaxBatchSize(Math.max(TsoClientOptions.DEFAULT_MAX_BATCH_SIZE, s.count())));
+            clientOptions());
         for (Lane lane : all) {
           lane.useClient(client);
         }
@@ -144,6 +148,23 @@ public final class LoadGenerator {
         }
       }
     }
+  }
+
+  /** The client's options for {@code --protocol client}: the run's connections, and its TLS. */
+  private TsoClientOptions clientOptions() {
+    TsoClientOptions o = new TsoClientOptions().setConnections(s.connections())
+        .setMaxBatchSize(Math.max(TsoClientOptions.DEFAULT_MAX_BATCH_SIZE, s.count()));
+    if (s.https()) {
+      o.setSsl(true);
+      if (s.tls().ca() != null) {
+        o.setTrustOptions(new io.vertx.core.net.PemTrustOptions().addCertPath(s.tls().ca().toString()));
+      }
+      if (s.tls().cert() != null) {
+        o.setKeyCertOptions(new io.vertx.core.net.PemKeyCertOptions().setCertPath(s.tls().cert().toString())
+            .setKeyPath(s.tls().key().toString()));
+      }
+    }
+    return o;
   }
 
   private static void closeHistory(HistoryLog history, List<Lane> lanes) throws IOException {
@@ -226,14 +247,15 @@ public final class LoadGenerator {
     /** Each connection's index in the run, as the history names it. */
     private final java.util.IdentityHashMap<Transport, Integer> ids = new java.util.IdentityHashMap<>();
 
-    Lane(Vertx vertx, int index, int lanes, HistoryLog.Sink sink) {
+    Lane(Vertx vertx, int index, int lanes, HistoryLog.Sink sink, Transports.Secure secure) {
       this.vertx = vertx;
       this.sink = sink;
       int mine = 0;
       for (int c = index; c < s.connections(); c += lanes) {
         mine++;
         if (!s.protocol().equals("client")) {
-          Transport t = Transports.create(vertx, s.protocol(), s.targets().get(c % s.targets().size()), s.noop());
+          Transport t = Transports.create(vertx, s.protocol(), s.targets().get(c % s.targets().size()), s.noop(),
+              secure);
           connections.add(t);
           ids.put(t, c);
         }

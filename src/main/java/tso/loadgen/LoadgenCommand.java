@@ -26,7 +26,7 @@ public final class LoadgenCommand {
   static final int DEFAULT_CLIENT_THREADS = Runtime.getRuntime().availableProcessors();
 
   private static final String[][] OPTIONS = {
-      {"--target", "URL[,URL…]", "members to drive (default http://127.0.0.1:8080)"},
+      {"--target", "URL[,URL…]", "members to drive, all http:// or all https:// (TLS) (default http://127.0.0.1:8080)"},
       {"--protocol", "P", "http, grpc, grpc-stream, or client: the Java client library, one client over C connections "
           + "with C x N callers (default http)"},
       {"--rate", "R", "requests per second, open loop; 0 = closed loop (default 30000)"},
@@ -45,6 +45,10 @@ public final class LoadgenCommand {
           + "retry with the next request)"},
       {"--threads", "T", "event-loop threads of the generator (default " + DEFAULT_THREADS + ", with --protocol client "
           + DEFAULT_CLIENT_THREADS + ")"},
+      {"--tls-ca", "FILE", "with https targets: PEM bundle of the CAs to trust (default the JDK's trust store); the "
+          + "server's certificate must also name the host dialled"},
+      {"--tls-cert", "FILE", "with https targets: PEM client certificate, for a server that requires one (mutual TLS)"},
+      {"--tls-key", "FILE", "its PEM private key (PKCS#8)"},
       {"--quiet", null, "no per-second lines"},
       {"--noop", null, "drive the server's no-op baseline instead (a server started with TSO_NOOP_ENDPOINT=true)"}};
 
@@ -89,6 +93,9 @@ public final class LoadgenCommand {
         System.out.println("FAILED: " + f);
       }
       return failed.isEmpty() ? 0 : 1;
+    } catch (Transports.Secure.BadFile e) {
+      System.err.println("tso loadgen: " + e.getMessage());
+      return 2;
     } catch (Exception e) {
       System.err.println("tso loadgen: " + e);
       return 1;
@@ -100,9 +107,14 @@ public final class LoadgenCommand {
         .map(String::trim).filter(t -> !t.isEmpty()).toList();
     for (String t : targets) {
       if (!t.matches("https?://[^/\\s:]+(:\\d{1,5})?/?")) {
-        throw new IllegalArgumentException("bad --target '" + t + "': expected http://host:port");
+        throw new IllegalArgumentException("bad --target '" + t + "': expected http://host:port or https://host:port");
       }
     }
+    boolean https = !targets.isEmpty() && targets.get(0).startsWith("https://");
+    if (targets.stream().anyMatch(t -> t.startsWith("https://") != https)) {
+      throw new IllegalArgumentException("--target mixes http:// and https://: use one scheme for every member");
+    }
+    Settings.Tls tls = tls(p, https);
     String protocol = str(p, "--protocol", "http");
     if (!List.of("http", "grpc", "grpc-stream", "client").contains(protocol)) {
       throw new IllegalArgumentException("bad --protocol '" + protocol + "': expected http, grpc, grpc-stream or client");
@@ -125,7 +137,45 @@ public final class LoadgenCommand {
     Long maxErrors = p.hasMatchedOption("--max-errors") ? (long) number(p, "--max-errors", null, 0, 1e18) : null;
     return new Settings(targets, protocol, rate, connections, concurrency, count, duration, warmup,
         p.matchedOptionValue("--json", null), p.matchedOptionValue("--hgrm", null), maxP99, maxErrors,
-        p.hasMatchedOption("--quiet"), p.hasMatchedOption("--noop"), threads);
+        p.hasMatchedOption("--quiet"), p.hasMatchedOption("--noop"), threads, tls);
+  }
+
+  /** --tls-ca, --tls-cert and --tls-key: for https targets only, each a readable PEM file of its kind. */
+  private static Settings.Tls tls(ParseResult p, boolean https) {
+    String ca = p.matchedOptionValue("--tls-ca", null);
+    String cert = p.matchedOptionValue("--tls-cert", null);
+    String key = p.matchedOptionValue("--tls-key", null);
+    if (!https) {
+      for (String name : new String[] {"--tls-ca", "--tls-cert", "--tls-key"}) {
+        if (p.hasMatchedOption(name)) {
+          throw new IllegalArgumentException(name + " needs https:// targets");
+        }
+      }
+      return Settings.Tls.DEFAULT;
+    }
+    if ((cert == null) != (key == null)) {
+      throw new IllegalArgumentException(cert == null ? "--tls-key needs --tls-cert" : "--tls-cert needs --tls-key");
+    }
+    return new Settings.Tls(pem("--tls-ca", ca, "CERTIFICATE"), pem("--tls-cert", cert, "CERTIFICATE"),
+        pem("--tls-key", key, "PRIVATE KEY"));
+  }
+
+  /** The file, checked to be readable and to hold a PEM block of {@code kind}; null for null. */
+  private static java.nio.file.Path pem(String name, String file, String kind) {
+    if (file == null) {
+      return null;
+    }
+    String text;
+    try {
+      text = java.nio.file.Files.readString(java.nio.file.Path.of(file), java.nio.charset.StandardCharsets.ISO_8859_1);
+    } catch (java.io.IOException | RuntimeException e) {
+      throw new IllegalArgumentException("bad " + name + " '" + file + "': not a readable file ("
+          + e.getClass().getSimpleName() + ")");
+    }
+    if (!text.matches("(?s).*-----BEGIN [A-Z ]*" + kind + "-----.*")) {
+      throw new IllegalArgumentException("bad " + name + " '" + file + "': expected a PEM file with a " + kind + " block");
+    }
+    return java.nio.file.Path.of(file);
   }
 
   private static String str(ParseResult p, String name, String dflt) {

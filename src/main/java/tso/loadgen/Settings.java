@@ -1,11 +1,13 @@
 package tso.loadgen;
 
+import java.nio.file.Path;
 import java.util.List;
 
 /**
  * One run of the load generator.
  *
- * @param targets     base URLs of the members (http://host:port)
+ * @param targets     base URLs of the members (http://host:port, or https://host:port for TLS; one
+ *                    scheme for all)
  * @param protocol    http, grpc or grpc-stream
  * @param rate        requests per second, open loop; 0 for closed loop
  * @param connections connections in all, spread over the targets
@@ -14,12 +16,48 @@ import java.util.List;
  * @param noop        drive the server's no-op baseline (POST /v1/noop, gRPC tso.v1.Noop) instead of
  *                    the timestamp API; its constant answers are not checked
  * @param threads     event-loop threads of the generator (each drives a share of the connections)
+ * @param tls         what https targets are dialled with ({@link Tls#DEFAULT} when null)
  */
 public record Settings(List<String> targets, String protocol, double rate, int connections, int concurrency,
     int count, long durationMs, long warmupMs, String json, String hgrm, Double maxP99Ms, Long maxErrors,
-    boolean quiet, boolean noop, int threads) {
+    boolean quiet, boolean noop, int threads, Tls tls) {
+
+  public Settings {
+    tls = tls == null ? Tls.DEFAULT : tls;
+  }
+
+  /** Without TLS material: plain http targets, or https ones checked against the JDK's trust store. */
+  public Settings(List<String> targets, String protocol, double rate, int connections, int concurrency,
+      int count, long durationMs, long warmupMs, String json, String hgrm, Double maxP99Ms, Long maxErrors,
+      boolean quiet, boolean noop, int threads) {
+    this(targets, protocol, rate, connections, concurrency, count, durationMs, warmupMs, json, hgrm, maxP99Ms,
+        maxErrors, quiet, noop, threads, Tls.DEFAULT);
+  }
 
   public long outstandingLimit() {
     return (long) connections * concurrency;
+  }
+
+  /** True when the targets are https:// ones (TLS). */
+  public boolean https() {
+    return !targets.isEmpty() && targets.get(0).startsWith("https://");
+  }
+
+  /**
+   * TLS for https targets: the server's certificate must chain to {@code ca} and name the host
+   * dialled; {@code cert} and {@code key} are presented when the server asks (mutual TLS).
+   *
+   * @param ca   PEM bundle to trust, or null for the JDK's trust store
+   * @param cert PEM client certificate (chain), or null for none
+   * @param key  its PEM private key (PKCS#8), set with {@code cert}
+   */
+  public record Tls(Path ca, Path cert, Path key) {
+    public static final Tls DEFAULT = new Tls(null, null, null);
+
+    public Tls {
+      if ((cert == null) != (key == null)) {
+        throw new IllegalArgumentException("a client certificate and its key go together");
+      }
+    }
   }
 }
