@@ -498,6 +498,68 @@ def verdict(ok, text):
     return ("met: " if ok else "MISSED: ") + text
 
 
+def report_client(results):
+    """The sections and targets of h and i (the client), for the full report and for a client-only one."""
+    m = results["machine"]
+    lines = []
+    h = results["client"]
+    callers = "{:,}".format(h["connections"] * h["concurrency"])
+    lines += ["## h. Java client (tso.client.TsoClient), closed loop, %s callers over %d connections, one timestamp a call"
+              % (callers, h["connections"]), "",
+              "One standalone node; each client run is followed at once by a gRPC unary closed-loop run (64 connections, "
+              "one timestamp per request) against the same node, and the ratio is taken within each pair. **The node and "
+              "the generator (the client and its %s callers included) share these %d cores**: the client's figures are "
+              "bounded by the generator's own CPU as much as by the server's." % (callers, m["cpus"]), "",
+              "| run | client (timestamps/s) | client p99 (ms) | client p99.9 (ms) | client max (ms) | gRPC unary (timestamps/s) "
+              "| unary p99 (ms) | client / unary | errors | violations |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for k, r in enumerate(h["runs"]):
+        lines.append("| %d | %.0f | %.3f | %.3f | %.1f | %.0f | %.3f | %.1f | %d | %d |" % (
+            k + 1, r["client"], r["clientP99"], r["clientP999"], r["clientMax"], r["unary"], r["unaryP99"], r["ratio"],
+            r["errors"], r["violations"]))
+    lines += ["| **median** | **%.0f** | **%.3f** | %.3f | %.1f | %.0f | %.3f | **%.1f** | %.0f | %d |" % (
+        h["client"], h["clientP99"], h["clientP999"], h["clientMax"], h["unary"], h["unaryP99"], h["ratio"], h["errors"],
+        h["violations"]), ""]
+    i = results["clientFailover"]
+    lines += ["## i. Failover under the client's load (lease TTL %d ms, leader SIGKILLed, %s callers over %d connections, "
+              "closed loop, all three members given)" % (i["ttlMs"], callers, h["connections"]), "",
+              "Three nodes and Redis; **the nodes, Redis and the generator (the client included) share these %d cores.** "
+              "Longest a call waited (successful or failed): **%.0f ms**; longest time without any successful answer: "
+              "%.0f ms; errors %.0f (%d in all runs); violations %d." % (
+                  m["cpus"], i["longestWaitMs"], i["longestGapMs"], i["errors"], i["errorsTotal"], i["violations"]), "",
+              "| run | longest call (ms) | longest failed call (ms) | no answer for (ms) | from (s after the kill) | p99 (ms) "
+              "| timestamps/s | errors | violations |", "|---|---|---|---|---|---|---|---|---|"]
+    for k, r in enumerate(i["runs"]):
+        lines.append("| %d | %.0f | %.0f | %d | %.3f | %.3f | %.0f | %s | %d |" % (
+            k + 1, r["max"], r["errorMax"], r["longestGapMs"], r["gapStartAfterKillS"], r["p99"], r["timestampsPerSecond"],
+            "%d %s" % (r["errors"]["total"], r["errors"]["byCode"]) if r["errors"]["total"] else "0", r["violations"]))
+    lines.append("")
+    t = []
+    t.append(verdict(h["client"] >= 2_000_000, "(h) client %.0f timestamps/s (target >= 2,000,000/s on %d cores, "
+                                               "generator included)" % (h["client"], m["cpus"])))
+    t.append(verdict(h["client"] >= 5_000_000, "(h) stretch: client %.0f timestamps/s (stretch target >= 5,000,000/s)"
+                     % h["client"]))
+    t.append(verdict(h["clientP99"] <= 5.0, "(h) client call p99 %.3f ms (target <= 5 ms)" % h["clientP99"]))
+    t.append(verdict(i["errorsTotal"] == 0, "(i) errors across the failover: %d in %d runs (target none)" % (
+        i["errorsTotal"], len(i["runs"]))))
+    t.append(verdict(i["violations"] == 0, "(i) violations %d (must be 0)" % i["violations"]))
+    return lines, t
+
+
+def report_client_only(results):
+    """A report of h and i alone (PARTS=h,i), for the client's figures between full runs."""
+    m = results["machine"]
+    lines = ["# Benchmark %s: the Java client (parts h and i)" % results["date"], "",
+             "Machine: %d CPUs (%s), %s, Linux %s, %s, %s; commit %s. **The server(s), Redis and the load generator "
+             "share these %d cores.** Every figure is the median of %d runs%s." % (
+                 m["cpus"], m["cpu"], m["memory"], m["kernel"], m["java"], m["redis"], m["commit"], m["cpus"], RUNS,
+                 " (QUICK: short runs, not for quoting)" if QUICK else ""),
+             "", "Reproduce: `PARTS=h,i make bench` (about 7 minutes).", ""]
+    client_lines, t = report_client(results)
+    lines += client_lines + ["## Targets", ""] + ["- " + x for x in t] + [""]
+    results["targets"] = t
+    return "\n".join(lines)
+
+
 def report(results):
     m = results["machine"]
     a = results["closedLoop"]
@@ -548,37 +610,8 @@ def report(results):
               "Recovery (longest time without a successful answer): **%.0f ms**; max latency %.0f ms; errors %.0f; "
               "violations %d." % (g["recoveryMs"], g["max"], g["errors"], g["violations"]),
               "", "Runs: " + "; ".join("%d ms, errors %s" % (r["recoveryMs"], r["errors"]["byCode"]) for r in g["runs"]), ""]
-    h = results["client"]
-    callers = "{:,}".format(h["connections"] * h["concurrency"])
-    lines += ["## h. Java client (tso.client.TsoClient), closed loop, %s callers over %d connections, one timestamp a call"
-              % (callers, h["connections"]), "",
-              "One standalone node; each client run is followed at once by a gRPC unary closed-loop run (64 connections, "
-              "one timestamp per request) against the same node, and the ratio is taken within each pair. **The node and "
-              "the generator (the client and its %s callers included) share these %d cores**: the client's figures are "
-              "bounded by the generator's own CPU as much as by the server's." % (callers, m["cpus"]), "",
-              "| run | client (timestamps/s) | client p99 (ms) | client p99.9 (ms) | client max (ms) | gRPC unary (timestamps/s) "
-              "| unary p99 (ms) | client / unary | errors | violations |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for k, r in enumerate(h["runs"]):
-        lines.append("| %d | %.0f | %.3f | %.3f | %.1f | %.0f | %.3f | %.1f | %d | %d |" % (
-            k + 1, r["client"], r["clientP99"], r["clientP999"], r["clientMax"], r["unary"], r["unaryP99"], r["ratio"],
-            r["errors"], r["violations"]))
-    lines += ["| **median** | **%.0f** | **%.3f** | %.3f | %.1f | %.0f | %.3f | **%.1f** | %.0f | %d |" % (
-        h["client"], h["clientP99"], h["clientP999"], h["clientMax"], h["unary"], h["unaryP99"], h["ratio"], h["errors"],
-        h["violations"]), ""]
-    i = results["clientFailover"]
-    lines += ["## i. Failover under the client's load (lease TTL %d ms, leader SIGKILLed, %s callers over %d connections, "
-              "closed loop, all three members given)" % (i["ttlMs"], callers, h["connections"]), "",
-              "Three nodes and Redis; **the nodes, Redis and the generator (the client included) share these %d cores.** "
-              "Longest a call waited (successful or failed): **%.0f ms**; longest time without any successful answer: "
-              "%.0f ms; errors %.0f (%d in all runs); violations %d." % (
-                  m["cpus"], i["longestWaitMs"], i["longestGapMs"], i["errors"], i["errorsTotal"], i["violations"]), "",
-              "| run | longest call (ms) | longest failed call (ms) | no answer for (ms) | from (s after the kill) | p99 (ms) "
-              "| timestamps/s | errors | violations |", "|---|---|---|---|---|---|---|---|---|"]
-    for k, r in enumerate(i["runs"]):
-        lines.append("| %d | %.0f | %.0f | %d | %.3f | %.3f | %.0f | %s | %d |" % (
-            k + 1, r["max"], r["errorMax"], r["longestGapMs"], r["gapStartAfterKillS"], r["p99"], r["timestampsPerSecond"],
-            "%d %s" % (r["errors"]["total"], r["errors"]["byCode"]) if r["errors"]["total"] else "0", r["violations"]))
-    lines.append("")
+    client_lines, client_targets = report_client(results)
+    lines += client_lines
     t = []
     t.append(verdict(a["http"]["ratio"] >= 0.85, "(a) HTTP TSO / no-op %.2f (target >= 0.85)" % a["http"]["ratio"]))
     if incr:
@@ -598,14 +631,7 @@ def report(results):
     t.append(verdict(growth <= 0.25 * e["rssBeforeMiB"], "(e) RSS %.0f → %.0f MiB (target: flat)" % (e["rssBeforeMiB"], e["rssAfterMiB"])))
     t.append(verdict(g["recoveryMs"] <= g["ttlMs"] + 500, "(g) recovery %.0f ms (target <= TTL + 0.5 s = %d ms)" % (
         g["recoveryMs"], g["ttlMs"] + 500)))
-    t.append(verdict(h["client"] >= 2_000_000, "(h) client %.0f timestamps/s (target >= 2,000,000/s on %d cores, "
-                                               "generator included)" % (h["client"], m["cpus"])))
-    t.append(verdict(h["client"] >= 5_000_000, "(h) stretch: client %.0f timestamps/s (stretch target >= 5,000,000/s)"
-                     % h["client"]))
-    t.append(verdict(h["clientP99"] <= 5.0, "(h) client call p99 %.3f ms (target <= 5 ms)" % h["clientP99"]))
-    t.append(verdict(i["errorsTotal"] == 0, "(i) errors across the failover: %d in %d runs (target none)" % (
-        i["errorsTotal"], len(i["runs"]))))
-    t.append(verdict(i["violations"] == 0, "(i) violations %d (must be 0)" % i["violations"]))
+    t += client_targets
     lines += ["## Targets", ""] + ["- " + x for x in t] + [""]
     results["targets"] = t
     return "\n".join(lines)
@@ -646,6 +672,17 @@ def main():
         for p in PROCS:
             if p.poll() is None:
                 p.kill()
+    if PARTS == {"h", "i"}:
+        text = report_client_only(results)
+        base = os.path.join(OUT, date + "-client" + ("-quick" if QUICK else ""))
+        with open(base + ".md", "w") as f:
+            f.write(text)
+        with open(base + ".json", "w") as f:
+            json.dump(results, f, indent=1)
+        print(text)
+        print("\nwritten: %s.md, .json" % base)
+        shutil.rmtree(TMP, ignore_errors=True)
+        return
     if PARTS != set("abcdefghi"):
         # Some parts only: their figures, not a report (the report compares every part).
         print(json.dumps({k: v for k, v in results.items() if k not in ("closedLoop", "openLoop30k") or v}, indent=1))
