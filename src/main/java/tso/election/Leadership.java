@@ -89,6 +89,8 @@ public final class Leadership extends VerticleBase implements NodeView {
   /** After a step-down, no campaign before this (a resign notice must not cut the backoff short). */
   private long campaignNotBeforeNanos = System.nanoTime();
   private boolean stopped;
+  /** Looks at the key that failed in a row. */
+  private int failedLooks;
 
   /**
    * @param services       makes the allocator verticle of a new term from its fenced store and lease
@@ -283,9 +285,12 @@ public final class Leadership extends VerticleBase implements NodeView {
       }
       if (ar.failed()) {
         metrics.redisErrors.increment();
+        // One slow first connection is no news; a Redis that keeps failing, or refuses this user, is.
+        redisFailed("look", "reading the election key", ar.cause(), ++failedLooks >= 3);
         finish(third());
         return;
       }
+      failedLooks = 0;
       RedisCoordinator.Observation o = ar.result();
       long now = System.nanoTime();
       succession.observed(o, now);
@@ -375,8 +380,7 @@ public final class Leadership extends VerticleBase implements NodeView {
     if (c == null) {
       metrics.campaign("error");
       metrics.redisErrors.increment();
-      limited.log(LOG, Level.WARNING, "campaign-error", WARN_INTERVAL_NANOS, "{0} failed: {1}", what,
-          err == null ? "?" : err.getMessage());
+      redisFailed("campaign-error", what, err, true);
       finish(backoff());
     } else if (c.won() && !c.replicated()) {
       metrics.campaign("unreplicated");
@@ -530,11 +534,36 @@ public final class Leadership extends VerticleBase implements NodeView {
     // The record goes only once the allocator is gone: the next holder need not wait for us.
     Future<Void> resigned = !giveBack ? undeployed : undeployed.transform(ar ->
         coordinator.resign(t.record(), "resign:" + me.node() + ":" + t.epoch(), clean).<Void>mapEmpty()
-            .recover(e -> Future.succeededFuture()));
+            .recover(e -> {
+              redisFailed("give-back", "giving the record back", e, true);
+              return Future.succeededFuture();
+            }));
     long backoffMs = backoff() + extraBackoffMs;
     campaignNotBeforeNanos = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(backoffMs);
     schedule(backoffMs);
     return resigned;
+  }
+
+  /**
+   * A Redis call of the election failed: one line per {@code key} every interval, when {@code
+   * warn}. Redis refusing a command, key or channel to this user (NOPERM) is a setup error that no
+   * retry mends: always said, one line for every kind of call, with what the user needs.
+   */
+  private void redisFailed(String key, String what, Throwable err, boolean warn) {
+    String m = err == null ? "?" : String.valueOf(err.getMessage());
+    Throwable root = err;
+    while (root != null && root.getCause() != null && root.getCause() != root) {
+      root = root.getCause();
+    }
+    if (root != err && root.getMessage() != null && !m.contains(root.getMessage())) {
+      m += " (" + root.getMessage() + ")"; // "Failed to create SSL connection" says little alone
+    }
+    if (m.contains("NOPERM")) {
+      limited.log(LOG, Level.ERROR, "noperm", WARN_INTERVAL_NANOS, "{0} failed: {1}; the Redis user needs the ACL"
+          + " rule {2}", what, m, RedisAcl.RULE);
+    } else if (warn) {
+      limited.log(LOG, Level.WARNING, key, WARN_INTERVAL_NANOS, "{0} failed: {1}", what, m);
+    }
   }
 
   private void setLeader(Member m, Role r) {

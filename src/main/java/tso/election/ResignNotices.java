@@ -8,6 +8,10 @@ import io.vertx.redis.client.Request;
 import io.vertx.redis.client.Response;
 import io.vertx.redis.client.ResponseType;
 
+import java.lang.System.Logger.Level;
+
+import tso.log.RateLimited;
+
 /**
  * The resign notices on the events channel: a planned handover, so candidates look now rather
  * than at their next poll. Only a hint: nothing is decided on a notice alone. Reconnects after
@@ -15,11 +19,14 @@ import io.vertx.redis.client.ResponseType;
  */
 final class ResignNotices {
 
+  private static final System.Logger LOG = System.getLogger(ResignNotices.class.getName());
+
   private final Vertx vertx;
   private final Redis redis;
   private final String channel;
   private final long retryMs;
   private final Runnable onResign;
+  private final RateLimited limited = new RateLimited();
   private RedisConnection subscriber;
   private boolean stopped;
 
@@ -57,7 +64,7 @@ final class ResignNotices {
           }
         }
       });
-      conn.send(Request.cmd(Command.SUBSCRIBE).arg(channel)).onFailure(e -> conn.close());
+      conn.send(Request.cmd(Command.SUBSCRIBE).arg(channel)).onFailure(e -> refused(conn, e.getMessage()));
     });
   }
 
@@ -68,7 +75,28 @@ final class ResignNotices {
     return c == null ? io.vertx.core.Future.succeededFuture() : c.close();
   }
 
+  /**
+   * SUBSCRIBE failed (Redis answers a refusal as a message, not as the reply): said once per
+   * interval, then tried again after {@code retryMs}. Without notices the followers still find a
+   * handover at their next poll, only later.
+   */
+  private void refused(RedisConnection conn, String error) {
+    String m = String.valueOf(error);
+    boolean noPerm = m.contains("NOPERM");
+    limited.log(LOG, noPerm ? Level.ERROR : Level.WARNING, "subscribe", RateLimited.DEFAULT_INTERVAL_NANOS,
+        "no resign notices: SUBSCRIBE {0} failed: {1}{2}", channel, m,
+        noPerm ? "; the Redis user needs the ACL rule " + RedisAcl.RULE : "");
+    conn.close();
+  }
+
   private void onMessage(Response msg) {
+    if (msg != null && msg.type() == ResponseType.ERROR) {
+      RedisConnection c = subscriber;
+      if (c != null) {
+        refused(c, msg.toString());
+      }
+      return;
+    }
     if (msg == null || msg.type() != ResponseType.PUSH && msg.type() != ResponseType.MULTI || msg.size() < 3) {
       return;
     }

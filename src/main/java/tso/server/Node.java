@@ -8,12 +8,8 @@ import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpVersion;
-import io.vertx.core.net.NetClientOptions;
 import io.vertx.grpc.client.GrpcClient;
 import io.vertx.redis.client.Redis;
-import io.vertx.redis.client.RedisClientType;
-import io.vertx.redis.client.RedisOptions;
-import io.vertx.redis.client.RedisRole;
 
 import java.lang.System.Logger.Level;
 import java.util.function.LongSupplier;
@@ -81,7 +77,7 @@ public final class Node {
     } else {
       standalone = null;
       standaloneView = null;
-      redis = Redis.createClient(vertx, redisOptions(config));
+      redis = Redis.createClient(vertx, RedisConnection.options(config));
       // Every Redis call ends within a third of the lease: a slow Redis must not hold a renewal.
       RedisCoordinator coordinator = new RedisCoordinator(redis, RedisKeys.of(config.cluster()),
           Math.max(50, config.leaseTtlMs() / 3), config.redisMinReplicas());
@@ -104,22 +100,6 @@ public final class Node {
       return s == null ? 0 : s.queueDepth();
     });
     metrics.gauge("tso_epoch", "Fencing token of the answers this node gives (0 when it gives none)", view::epoch);
-  }
-
-  private static RedisOptions redisOptions(Config config) {
-    RedisOptions o = new RedisOptions()
-        .setMaxPoolSize(8)
-        .setMaxPoolWaiting(256)
-        .setNetClientOptions(new NetClientOptions().setConnectTimeout((int) Math.max(100, config.leaseTtlMs()))
-            .setTcpKeepAlive(true).setTcpNoDelay(true));
-    if (config.sentinelMaster() == null) {
-      return o.setType(RedisClientType.STANDALONE).setConnectionString(config.redisUrl());
-    }
-    o.setType(RedisClientType.SENTINEL).setMasterName(config.sentinelMaster()).setRole(RedisRole.MASTER);
-    for (String s : config.redisUrl().split(",")) {
-      o.addConnectionString(s.trim());
-    }
-    return o;
   }
 
   /** Starts the allocator (standalone: its first bound durable) or the election, then the APIs. */

@@ -1,18 +1,34 @@
 package tso.support;
 
+import java.io.ByteArrayInputStream;
 import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.OutputStream;
 import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.net.JarURLConnection;
+import java.net.ServerSocket;
+import java.net.Socket;
 import java.net.URL;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.security.GeneralSecurityException;
+import java.security.KeyFactory;
+import java.security.KeyStore;
+import java.security.PrivateKey;
+import java.security.cert.Certificate;
+import java.security.cert.CertificateFactory;
+import java.security.spec.PKCS8EncodedKeySpec;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Base64;
+import java.util.Collection;
 import java.util.Comparator;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -25,6 +41,11 @@ import java.util.jar.JarFile;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
+import javax.net.ssl.KeyManagerFactory;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLSocket;
+import javax.net.ssl.TrustManagerFactory;
+
 /**
  * A real {@code redis-server} process on a loopback port, for tests that kill (SIGKILL), pause
  * (SIGSTOP/SIGCONT), restart (empty) and corrupt it.
@@ -35,6 +56,11 @@ import java.util.stream.Stream;
  *
  * <p>{@link #start(Map, String...)} adds variables to its environment (LD_PRELOAD for
  * {@link ClockShift}, say); a restart keeps them.
+ *
+ * <p>{@link #startTls} starts one that speaks TLS only ({@code --port 0 --tls-port ...}); {@link
+ * #url()} is then {@code rediss://}. This object's own commands ({@link #command}, {@link #raw},
+ * {@link #connect}) still go as plain RESP to a loopback port of this JVM that relays them over
+ * TLS, so every helper works alike. {@link #aclUser} and {@link #aclLog} manage ACL users.
  *
  * <p>The binary, in order: system property {@value #BINARY_PROPERTY} (a path); the one shipped in
  * the {@code com.github.codemonstur:embedded-redis} test jar if {@value #FROM_JAR_PROPERTY} is
@@ -76,21 +102,42 @@ public final class RedisServer implements AutoCloseable {
     }, "redis-server-reaper"));
   }
 
+  /**
+   * Redis over TLS only: the server's certificate chain and key, the CA bundle it trusts for client
+   * certificates, {@code tls-auth-clients} ({@code yes}: clients must present a certificate;
+   * {@code optional}: they may), and the certificate and key this object's own link presents (null
+   * for none). This object's link trusts {@code ca} for the server's certificate.
+   */
+  public record Tls(Path cert, Path key, Path ca, String authClients, Path clientCert, Path clientKey) {
+  }
+
+  /** The binary was built without TLS: {@code --tls-port} is unknown or refused. */
+  public static final class TlsUnsupportedException extends IllegalStateException {
+    private static final long serialVersionUID = 1L;
+
+    TlsUnsupportedException(String message) {
+      super(message);
+    }
+  }
+
   private final Path binary;
   private final int port;
   private final List<String> extraArgs;
   private final Map<String, String> env;
   private final Path dir;
+  private final Tls tls;
+  private TlsRelay relay;
   private Process process;
   private boolean paused;
   private int starts;
 
-  private RedisServer(Path binary, int port, List<String> extraArgs, Map<String, String> env, Path dir) {
+  private RedisServer(Path binary, int port, List<String> extraArgs, Map<String, String> env, Path dir, Tls tls) {
     this.binary = binary;
     this.port = port;
     this.extraArgs = extraArgs;
     this.env = env;
     this.dir = dir;
+    this.tls = tls;
   }
 
   /** Starts one on a free port with {@link #binary()}. */
@@ -118,6 +165,23 @@ public final class RedisServer implements AutoCloseable {
 
   /** As {@link #start(Map, String...)} with the given binary on the given port (0: a free one). */
   public static RedisServer start(Path binary, int port, Map<String, String> env, String... extraArgs) {
+    return start(binary, port, env, null, extraArgs);
+  }
+
+  /**
+   * Starts one with {@link #binary()} on a free port that speaks TLS only. Throws {@link
+   * TlsUnsupportedException} when the binary has no TLS.
+   */
+  public static RedisServer startTls(Tls tls, String... extraArgs) {
+    return startTls(binary(), tls, extraArgs);
+  }
+
+  /** As {@link #startTls(Tls, String...)} with the given binary. */
+  public static RedisServer startTls(Path binary, Tls tls, String... extraArgs) {
+    return start(binary, 0, Map.of(), tls, extraArgs);
+  }
+
+  private static RedisServer start(Path binary, int port, Map<String, String> env, Tls tls, String... extraArgs) {
     Map<String, String> environment = Map.copyOf(env);
     reapOrphans();
     int attempts = port == 0 ? 5 : 1;
@@ -130,7 +194,7 @@ public final class RedisServer implements AutoCloseable {
         throw new UncheckedIOException(e);
       }
       RedisServer server = new RedisServer(binary, port == 0 ? Ports.free() : port, List.of(extraArgs),
-          environment, dir);
+          environment, dir, tls);
       try {
         server.launch();
         return server;
@@ -243,8 +307,18 @@ public final class RedisServer implements AutoCloseable {
   }
 
   private synchronized void launch() {
-    List<String> cmd = new ArrayList<>(List.of(binary.toString(),
-        "--port", Integer.toString(port),
+    List<String> cmd = new ArrayList<>(List.of(binary.toString()));
+    if (tls == null) {
+      cmd.addAll(List.of("--port", Integer.toString(port)));
+    } else {
+      cmd.addAll(List.of("--port", "0", "--tls-port", Integer.toString(port),
+          "--tls-cert-file", tls.cert().toString(), "--tls-key-file", tls.key().toString(),
+          "--tls-ca-cert-file", tls.ca().toString(), "--tls-auth-clients", tls.authClients()));
+      if (relay == null || relay.closed()) {
+        relay = new TlsRelay(sslContext(tls), port);
+      }
+    }
+    cmd.addAll(List.of(
         "--bind", "127.0.0.1",
         "--save", "",
         "--appendonly", "no",
@@ -290,10 +364,15 @@ public final class RedisServer implements AutoCloseable {
         if (out.contains("Address already in use")) {
           throw new PortTakenException("port " + port + " is taken: " + out);
         }
+        if (tls != null && out.toLowerCase(Locale.ROOT).contains("tls")
+            && Pattern.compile("(?is).*(bad directive|not supported|unsupported|not compiled|unknown option).*")
+                .matcher(out).matches()) {
+          throw new TlsUnsupportedException(binary + " has no TLS: " + out);
+        }
         throw new IllegalStateException("redis-server exited with " + p.exitValue() + ": " + out);
       }
       try {
-        Resp.Reply r = Resp.call(port, Duration.ofMillis(100), "PING");
+        Resp.Reply r = Resp.call(adminPort(), Duration.ofMillis(tls == null ? 100 : 1000), "PING");
         if ("PONG".equals(r.text())) {
           return;
         }
@@ -461,6 +540,9 @@ public final class RedisServer implements AutoCloseable {
   @Override
   public synchronized void close() {
     kill9();
+    if (relay != null) {
+      relay.close();
+    }
     try (Stream<Path> files = Files.walk(dir)) {
       files.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
     } catch (IOException e) {
@@ -471,12 +553,24 @@ public final class RedisServer implements AutoCloseable {
   // ---------------------------------------------------------------------------------------------
   // Talking to it
 
+  /** The port Redis listens on (TLS only after {@link #startTls}). */
   public int port() {
     return port;
   }
 
+  /** {@code redis://127.0.0.1:port}, or {@code rediss://…} after {@link #startTls}. */
   public String url() {
-    return "redis://127.0.0.1:" + port;
+    return (tls == null ? "redis" : "rediss") + "://127.0.0.1:" + port;
+  }
+
+  /** True when it speaks TLS only. */
+  public boolean tls() {
+    return tls != null;
+  }
+
+  /** Where this object's commands go: {@link #port()}, or the plain end of the TLS relay. */
+  private synchronized int adminPort() {
+    return tls == null ? port : relay.port();
   }
 
   /** The variables added to the environment of every process this object starts. */
@@ -496,22 +590,50 @@ public final class RedisServer implements AutoCloseable {
 
   /** A command's reply as Redis sent it (errors included), on a new connection, 5 s timeout. */
   public Resp.Reply raw(String... args) {
-    return Resp.call(port, COMMAND_TIMEOUT, args);
+    return Resp.call(adminPort(), COMMAND_TIMEOUT, args);
   }
 
   /** As {@link #raw(String...)} with a timeout: a timeout is thrown as {@link UncheckedIOException}. */
   public Resp.Reply raw(Duration timeout, String... args) {
-    return Resp.call(port, timeout, args);
+    return Resp.call(adminPort(), timeout, args);
   }
 
   /** Binary arguments, for values that are not UTF-8 text. */
   public Resp.Reply raw(Duration timeout, byte[]... args) {
-    return Resp.call(port, timeout, args);
+    return Resp.call(adminPort(), timeout, args);
   }
 
   /** A connection kept open; the caller closes it. */
   public Resp.Connection connect() {
-    return Resp.Connection.open(port, COMMAND_TIMEOUT);
+    return Resp.Connection.open(adminPort(), COMMAND_TIMEOUT);
+  }
+
+  /**
+   * Creates ACL user {@code name}, or replaces every rule it had: {@code ACL SETUSER name reset
+   * on >password} then {@code rules} (each word one argument), as one command.
+   */
+  public void aclUser(String name, String password, Collection<String> rules) {
+    List<String> args = new ArrayList<>(List.of("ACL", "SETUSER", name, "reset", "on", ">" + password));
+    for (String r : rules) {
+      args.addAll(List.of(r.trim().split("\\s+")));
+    }
+    command(args.toArray(String[]::new));
+  }
+
+  /** {@code ACL LOG}: the denials Redis recorded, newest first, each entry's fields by name. */
+  public List<Map<String, String>> aclLog() {
+    Resp.Reply reply = raw("ACL", "LOG");
+    Resp.text(reply); // throws an error reply
+    List<Map<String, String>> entries = new ArrayList<>();
+    for (Resp.Reply entry : ((Resp.Array) reply).items()) {
+      List<Resp.Reply> kv = ((Resp.Array) entry).items();
+      Map<String, String> fields = new LinkedHashMap<>();
+      for (int i = 0; i + 1 < kv.size(); i += 2) {
+        fields.put(kv.get(i).text(), kv.get(i + 1).text());
+      }
+      entries.add(fields);
+    }
+    return entries;
   }
 
   /** {@code redis_version} from INFO, e.g. {@code 7.0.15}. */
@@ -540,6 +662,165 @@ public final class RedisServer implements AutoCloseable {
   @Override
   public String toString() {
     return "RedisServer[" + url() + ", " + binary + "]";
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // TLS: this object's own link
+
+  /** Trusts {@code tls.ca()}; presents {@code tls.clientCert()} when set. */
+  private static SSLContext sslContext(Tls tls) {
+    try {
+      CertificateFactory x509 = CertificateFactory.getInstance("X.509");
+      KeyStore trust = KeyStore.getInstance("PKCS12");
+      trust.load(null, null);
+      int i = 0;
+      for (Certificate c : x509.generateCertificates(new ByteArrayInputStream(Files.readAllBytes(tls.ca())))) {
+        trust.setCertificateEntry("ca" + i++, c);
+      }
+      TrustManagerFactory tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+      tmf.init(trust);
+      KeyManagerFactory kmf = null;
+      if (tls.clientCert() != null) {
+        KeyStore keys = KeyStore.getInstance("PKCS12");
+        keys.load(null, null);
+        Certificate[] chain = x509.generateCertificates(new ByteArrayInputStream(Files.readAllBytes(tls.clientCert())))
+            .toArray(Certificate[]::new);
+        keys.setKeyEntry("client", privateKey(tls.clientKey()), new char[0], chain);
+        kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
+        kmf.init(keys, new char[0]);
+      }
+      SSLContext ctx = SSLContext.getInstance("TLS");
+      ctx.init(kmf == null ? null : kmf.getKeyManagers(), tmf.getTrustManagers(), null);
+      return ctx;
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    } catch (GeneralSecurityException e) {
+      throw new IllegalStateException("TLS files for redis-server: " + e, e);
+    }
+  }
+
+  /** A PEM PKCS#8 key (RSA or EC). */
+  private static PrivateKey privateKey(Path pem) throws IOException, GeneralSecurityException {
+    String b64 = Files.readString(pem).replaceAll("-----[A-Z ]+-----", "").replaceAll("\\s", "");
+    PKCS8EncodedKeySpec spec = new PKCS8EncodedKeySpec(Base64.getDecoder().decode(b64));
+    try {
+      return KeyFactory.getInstance("RSA").generatePrivate(spec);
+    } catch (GeneralSecurityException e) {
+      return KeyFactory.getInstance("EC").generatePrivate(spec);
+    }
+  }
+
+  /**
+   * A loopback port of this JVM whose connections are relayed, each over its own TLS connection,
+   * to Redis's TLS port: {@link Resp} speaks plain TCP only. A connection that cannot reach Redis
+   * (down, restarting) is closed at once, as a refused one would be.
+   */
+  private static final class TlsRelay implements AutoCloseable {
+    private final SSLContext ctx;
+    private final int target;
+    private final ServerSocket server;
+    private final Set<Socket> open = ConcurrentHashMap.newKeySet();
+
+    TlsRelay(SSLContext ctx, int target) {
+      this.ctx = ctx;
+      this.target = target;
+      try {
+        server = new ServerSocket(0, 64, InetAddress.getLoopbackAddress());
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+      Thread t = new Thread(this::accept, "redis-tls-relay-" + target);
+      t.setDaemon(true);
+      t.start();
+    }
+
+    int port() {
+      return server.getLocalPort();
+    }
+
+    boolean closed() {
+      return server.isClosed();
+    }
+
+    private void accept() {
+      while (!server.isClosed()) {
+        Socket plain;
+        try {
+          plain = server.accept();
+        } catch (IOException e) {
+          return;
+        }
+        open.add(plain);
+        Thread t = new Thread(() -> relay(plain), "redis-tls-relay-" + target + "-conn");
+        t.setDaemon(true);
+        t.start();
+      }
+    }
+
+    private void relay(Socket plain) {
+      SSLSocket secure = null;
+      try {
+        plain.setTcpNoDelay(true);
+        secure = (SSLSocket) ctx.getSocketFactory().createSocket();
+        open.add(secure);
+        secure.setTcpNoDelay(true);
+        secure.connect(new InetSocketAddress("127.0.0.1", target), (int) COMMAND_TIMEOUT.toMillis());
+        secure.setSoTimeout((int) COMMAND_TIMEOUT.toMillis());
+        secure.startHandshake();
+        secure.setSoTimeout(0);
+        SSLSocket s = secure;
+        Thread up = new Thread(() -> pump(plain, s), "redis-tls-relay-" + target + "-up");
+        up.setDaemon(true);
+        up.start();
+        pump(secure, plain);
+      } catch (IOException e) {
+        // Redis down, or the handshake failed: the caller sees its connection closed
+      } finally {
+        closeQuietly(plain);
+        closeQuietly(secure);
+      }
+    }
+
+    private void pump(Socket from, Socket to) {
+      byte[] buf = new byte[16384];
+      try {
+        InputStream in = from.getInputStream();
+        OutputStream out = to.getOutputStream();
+        for (int n; (n = in.read(buf)) >= 0; ) {
+          out.write(buf, 0, n);
+          out.flush();
+        }
+      } catch (IOException e) {
+        // either side gone
+      } finally {
+        closeQuietly(from);
+        closeQuietly(to);
+      }
+    }
+
+    private void closeQuietly(Socket s) {
+      if (s == null) {
+        return;
+      }
+      open.remove(s);
+      try {
+        s.close();
+      } catch (IOException e) {
+        // best effort
+      }
+    }
+
+    @Override
+    public void close() {
+      try {
+        server.close();
+      } catch (IOException e) {
+        // best effort
+      }
+      for (Socket s : open) {
+        closeQuietly(s);
+      }
+    }
   }
 
   // ---------------------------------------------------------------------------------------------
