@@ -394,6 +394,7 @@ public final class Batcher {
   private final class Link implements Transport.Listener {
     final String address;
     final ArrayDeque<Batch> inflight = new ArrayDeque<>();
+    final long openedNanos = System.nanoTime();
     Transport.Stream stream;
     long last = Long.MIN_VALUE;
     boolean closed;
@@ -523,6 +524,11 @@ public final class Batcher {
     Batch oldest = l == null ? null : l.inflight.peekFirst();
     if (oldest != null && now - oldest.sentNanos > s.rpcTimeoutNanos) {
       linkFailed(l, "DEADLINE_EXCEEDED", l.address + " did not answer within "
+          + TimeUnit.NANOSECONDS.toMillis(s.rpcTimeoutNanos) + " ms", null);
+    } else if (l != null && l.stream == null && now - l.openedNanos > s.rpcTimeoutNanos) {
+      // Opening took longer than an answer may: a connect or handshake that never completes
+      // (or whose outcome was lost) must not hold the batcher for good.
+      linkFailed(l, "DEADLINE_EXCEEDED", "a stream to " + l.address + " did not open within "
           + TimeUnit.NANOSECONDS.toMillis(s.rpcTimeoutNanos) + " ms", null);
     }
     inbox.drain(this::enqueue);

@@ -33,6 +33,7 @@ public final class Forwarder {
   private final Batcher batcher;
   private final Replies replies = new Replies();
   private final TsoMetrics metrics;
+  private final long timeoutNanos;
   private static final System.Logger LOG = System.getLogger(Forwarder.class.getName());
   /** Used on the forwarder's context only. */
   private final RateLimited refusals = new RateLimited();
@@ -47,6 +48,7 @@ public final class Forwarder {
       long timeoutMs, TsoMetrics metrics) {
     this.context = context;
     this.metrics = metrics;
+    this.timeoutNanos = TimeUnit.MILLISECONDS.toNanos(timeoutMs);
     Batcher.Settings settings = new Batcher.Settings().maxInflight(maxInflight).maxBatch(maxCount)
         .queueLimit(queueLimit).rpcTimeout(TimeUnit.MILLISECONDS.toNanos(timeoutMs)).retry(false);
     Batcher.Route route = new Batcher.Route() {
@@ -123,7 +125,9 @@ public final class Forwarder {
     final TsoRequest request;
 
     Forwarded(TsoRequest request) {
-      super(request.count, Long.MAX_VALUE);
+      // A deadline, so that a request does not wait on a connection that is still opening (a TLS
+      // handshake with a peer that stalls) longer than one in flight may.
+      super(request.count, System.nanoTime() + timeoutNanos);
       this.request = request;
     }
 

@@ -59,7 +59,9 @@ final class Tls {
     if (!s.tls()) {
       return o;
     }
+    // The handshake gets the connect timeout, not Vert.x's default 10 s.
     o.setSsl(true).setUseAlpn(true).setVerifyHost(true)
+        .setSslHandshakeTimeout(o.getConnectTimeout()).setSslHandshakeTimeoutUnit(java.util.concurrent.TimeUnit.MILLISECONDS)
         .setKeyCertOptions(new PemKeyCertOptions().setCertPath(s.tlsCert().toString()).setKeyPath(s.tlsKey().toString()));
     o.getSslOptions().setEnabledSecureTransportProtocols(PROTOCOLS).setHostnameVerificationAlgorithm("HTTPS");
     if (s.memberTrust() != null) {

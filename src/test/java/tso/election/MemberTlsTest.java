@@ -80,8 +80,9 @@ class MemberTlsTest {
       List<InProcessNode> followers = new ArrayList<>(c.nodes);
       followers.remove(leader);
 
-      // Forwarding over mutual TLS works.
+      // Forwarding over mutual TLS works, once each follower has learnt who leads.
       for (InProcessNode f : followers) {
+        org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(15)).until(() -> post(http, f, history) == 200);
         for (int i = 0; i < 20; i++) {
           assertThat(post(http, f, history)).as("forwarded through %s", f.port).isEqualTo(200);
         }
