@@ -118,11 +118,13 @@ class MemberTlsTest {
       System.out.printf("impostor recorded: %d UNAVAILABLE, %d served, %d refused handshakes%n", unavailable, served, refused);
 
       // A real leader serves again, and forwarding works again.
+      // Each try has its own short limit, so that one request lost with a connection (the test's
+      // client reuses its pooled connections) does not use up the whole wait.
       c.awaitLeader(java.time.Duration.ofSeconds(20));
-      org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(20)).until(() ->
+      org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(40)).until(() ->
           followers.stream().allMatch(f -> {
             try {
-              return post(http, f, history) == 200;
+              return post(http, f, history, 5) == 200;
             } catch (Exception e) {
               return false;
             }
@@ -140,8 +142,12 @@ class MemberTlsTest {
 
   /** POST /v1/timestamps over HTTPS; a 200's range goes into the history. */
   private static int post(HttpClientAgent http, InProcessNode n, History history) throws Exception {
+    return post(http, n, history, 20);
+  }
+
+  private static int post(HttpClientAgent http, InProcessNode n, History history, long limitSeconds) throws Exception {
     long sent = System.nanoTime();
-    return get(http.request(new RequestOptions().setMethod(HttpMethod.POST).setHost("127.0.0.1").setPort(n.port)
+    return get(limitSeconds, http.request(new RequestOptions().setMethod(HttpMethod.POST).setHost("127.0.0.1").setPort(n.port)
             .setURI("/v1/timestamps"))
         .compose(req -> req.send())
         .compose(resp -> resp.body().map(b -> {
@@ -152,6 +158,10 @@ class MemberTlsTest {
           }
           return resp.statusCode();
         })));
+  }
+
+  private static <T> T get(long seconds, Future<T> f) throws Exception {
+    return f.toCompletionStage().toCompletableFuture().get(seconds, SECONDS);
   }
 
   private static long refusedCount(HttpClientAgent http, InProcessNode n) throws Exception {
