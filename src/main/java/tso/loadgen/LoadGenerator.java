@@ -155,7 +155,7 @@ public final class LoadGenerator {
     TsoClientOptions o = new TsoClientOptions().setConnections(s.connections())
         .setMaxBatchSize(Math.max(TsoClientOptions.DEFAULT_MAX_BATCH_SIZE, s.count()));
     if (s.https()) {
-      o.setSsl(true);
+      o.setSsl(true).setVerifyHost(s.tls().verifyHost());
       if (s.tls().ca() != null) {
         o.setTrustOptions(new io.vertx.core.net.PemTrustOptions().addCertPath(s.tls().ca().toString()));
       }

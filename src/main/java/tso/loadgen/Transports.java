@@ -108,7 +108,7 @@ final class Transports {
       }
       if (protocol.equals("http")) {
         NetClientOptions o = new NetClientOptions().setTcpNoDelay(true).setConnectTimeout(5000).setSsl(true)
-            .setHostnameVerificationAlgorithm("HTTPS").setUseAlpn(true)
+            .setHostnameVerificationAlgorithm(tls.verifyHost() ? "HTTPS" : "").setUseAlpn(true)
             .setApplicationLayerProtocols(List.of("http/1.1"));
         o.setEnabledSecureTransportProtocols(new java.util.LinkedHashSet<>(PROTOCOLS));
         if (trust != null) {
@@ -119,7 +119,8 @@ final class Transports {
         }
         return new Secure(vertx.createNetClient(o), null);
       }
-      SslContextBuilder b = SslContextBuilder.forClient().endpointIdentificationAlgorithm("HTTPS").protocols(PROTOCOLS)
+      SslContextBuilder b = SslContextBuilder.forClient().endpointIdentificationAlgorithm(tls.verifyHost() ? "HTTPS" : null)
+          .protocols(PROTOCOLS)
           .applicationProtocolConfig(new ApplicationProtocolConfig(ApplicationProtocolConfig.Protocol.ALPN,
               ApplicationProtocolConfig.SelectorFailureBehavior.NO_ADVERTISE,
               ApplicationProtocolConfig.SelectedListenerFailureBehavior.ACCEPT, "h2"));

@@ -95,11 +95,12 @@ public final class ApiVerticle extends VerticleBase {
     grpc.addService(health);
     grpc.addService(ReflectionService.v1());
     // The no-op baseline: served when configured, and while a Redis-mode node's start-up warm-up
-    // drives it (the node is not ready then). Its requests are recorded like real ones, into
-    // metrics nobody scrapes.
+    // drives it (the node is not ready then), to connections from this host only. Its requests
+    // are recorded like real ones, into metrics nobody scrapes.
     TsoMetrics unseen = TsoMetrics.unscraped();
     NoopSink noop = new NoopSink();
-    java.util.function.BooleanSupplier noopOpen = () -> config.noopEndpoint() || warmUp.drivesNoop();
+    java.util.function.Predicate<io.vertx.core.http.HttpConnection> noopOpen = conn -> config.noopEndpoint()
+        || warmUp.drivesNoop() && WarmUp.fromThisHost(conn.localAddress(), conn.remoteAddress());
     grpc.addService(new GrpcApi(noop, view, unseen, config.maxCount(), STREAM_WINDOW).noopService(noopOpen));
     HttpApi http = new HttpApi(service, view, metrics, config.maxCount(), noop, unseen, noopOpen);
 
@@ -119,7 +120,7 @@ public final class ApiVerticle extends VerticleBase {
         String path = req.path();
         if (directPath.equals(path) && DirectUnary.takes(req)) {
           direct.handle(req);
-        } else if (directNoopPath.equals(path) && noopOpen.getAsBoolean() && DirectUnary.takes(req)) {
+        } else if (directNoopPath.equals(path) && noopOpen.test(req.connection()) && DirectUnary.takes(req)) {
           directNoop.handle(req);
         } else {
           grpc.handle(req);

@@ -22,7 +22,8 @@ import tso.loadgen.Settings;
  * left the allocator's path and the real answers cold, and the first real load still paid seconds
  * of compiling. A node in Redis mode is driven through the no-op endpoint, which hands out no
  * timestamps and asks nothing of the allocator, the leader or Redis; it is served only while this
- * runs (or when configured).
+ * runs (or when configured), and then only to connections from this host. On a TLS port the
+ * generator dials TLS ({@link #tls}).
  *
  * <p>On a small machine the one C2 compiler thread falls behind under the warm-up's own load and
  * leaves methods queued at a lower tier, to be compiled under the first real load. So after
@@ -53,8 +54,7 @@ public final class WarmUp {
 
   public WarmUp(Config config) {
     this.config = config;
-    // The warm-up's generator speaks plaintext: on a TLS port it would only fail.
-    this.done = config.warmupMs() == 0 || config.security().tls();
+    this.done = config.warmupMs() == 0;
   }
 
   /**
@@ -63,6 +63,26 @@ public final class WarmUp {
    */
   public boolean drivesNoop() {
     return running && !config.standalone();
+  }
+
+  /**
+   * True when a connection comes from this host: its peer is a loopback address, or the very
+   * address it reached (a node dialling its own non-loopback listening address). The no-op
+   * endpoint that the warm-up opens is served to such connections only: its constant answer is not
+   * for clients, which could take it for a timestamp.
+   */
+  static boolean fromThisHost(io.vertx.core.net.SocketAddress local, io.vertx.core.net.SocketAddress remote) {
+    java.net.InetAddress peer = remote == null || remote.host() == null ? null
+        : io.netty.util.NetUtil.createInetAddressFromIpAddressString(remote.host());
+    if (peer == null) {
+      return false;
+    }
+    if (peer.isLoopbackAddress()) {
+      return true;
+    }
+    java.net.InetAddress self = local == null || local.host() == null ? null
+        : io.netty.util.NetUtil.createInetAddressFromIpAddressString(local.host());
+    return peer.equals(self);
   }
 
   /** True once it has finished, or when there is none. */
@@ -90,12 +110,13 @@ public final class WarmUp {
     } else if (host.contains(":") && !host.startsWith("[")) {
       host = "[" + host + "]";
     }
-    String url = "http://" + host + ":" + config.port();
+    String url = (config.security().tls() ? "https://" : "http://") + host + ":" + config.port();
+    Settings.Tls tls = tls(config.security());
     try {
       boolean noop = !config.standalone();
       java.lang.management.CompilationMXBean jit = java.lang.management.ManagementFactory.getCompilationMXBean();
       boolean watchJit = jit != null && jit.isCompilationTimeMonitoringSupported();
-      total += drive(url, noop, config.warmupMs());
+      total += drive(url, tls, noop, config.warmupMs());
       // More rounds while the compiler keeps working under the load: on a small machine its one
       // C2 thread falls behind, methods wait in its queue at a lower tier, and they would be
       // compiled under the first real load instead.
@@ -103,7 +124,7 @@ public final class WarmUp {
       int rounds = 0;
       while (watchJit && (System.nanoTime() - t0) / 1_000_000 + round <= config.warmupMs() * MAX_FACTOR) {
         long before = jit.getTotalCompilationTime();
-        total += drive(url, noop, round);
+        total += drive(url, tls, noop, round);
         rounds++;
         if (jit.getTotalCompilationTime() - before < round * QUIET_SHARE) {
           break;
@@ -128,15 +149,26 @@ public final class WarmUp {
    * each; gRPC unary has the longest path (a stream, headers and trailers per call): half the
    * time. Returns the requests answered.
    */
-  private static long drive(String url, boolean noop, long ms) throws Exception {
+  private static long drive(String url, Settings.Tls tls, boolean noop, long ms) throws Exception {
     long answered = 0;
     for (String[] phase : new String[][] {{"http", "1", "30"}, {"grpc", "1", "50"}, {"grpc-stream", "16", "20"}}) {
       long phaseMs = Math.max(100, ms * Integer.parseInt(phase[2]) / 100);
       Settings s = new Settings(List.of(url), phase[0], 0, 32, Integer.parseInt(phase[1]), 1, phaseMs, 0, null, null,
-          null, null, true, noop, 1);
+          null, null, true, noop, 1, tls);
       answered += new LoadGenerator(s, new PrintStream(OutputStream.nullOutputStream())).run().responses();
     }
     return answered;
+  }
+
+  /**
+   * How the warm-up dials a TLS port: it trusts only the node's own certificate (whoever issued
+   * it), presents it too (a port with mutual TLS requires a client certificate, and a member's
+   * certificate is made for both ends, as the forwarder already needs), and does not check the
+   * name, since it dials its own port on loopback, which the certificate need not name.
+   */
+  static Settings.Tls tls(tso.config.Security security) {
+    return security.tls() ? new Settings.Tls(security.tlsCert(), security.tlsCert(), security.tlsKey(), false)
+        : Settings.Tls.DEFAULT;
   }
 
   /**

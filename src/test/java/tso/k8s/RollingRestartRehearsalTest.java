@@ -211,8 +211,8 @@ class RollingRestartRehearsalTest {
     client = TsoClient.create(pods.stream().map(p -> "127.0.0.1:" + p.apiPort()).toList(),
         deployment.tls(new TsoClientOptions().setConnections(2)));
     History history = new History();
-    // A warm-up, not rehearsed: a new client's first calls to a new cluster, on cold JVMs (with the
-    // manifest's TLS the nodes skip their own warm-up) and 2 shared cores. Seen there: 500 callers
+    // A warm-up, not rehearsed: a new client's first calls to a new cluster (the nodes warmed up
+    // their own stacks, but not the leader's allocator path nor the client) on 2 shared cores. Seen there: 500 callers
     // at once cost the first leader its lease (event loops blocked, no renewal for 2 s) and the
     // first calls up to 5.6 s; on a busier machine even 50 callers' first calls ran past their
     // deadline while the client connected over TLS. Its answers go into the history too.

@@ -171,6 +171,44 @@ class TlsTest {
     }
   }
 
+  /** One GET on a new connection: the status and the body. */
+  private Map.Entry<Integer, String> fetch(HttpClientOptions options, int port, String path) throws Exception {
+    HttpClientAgent c = vertx.createHttpClient(options);
+    try {
+      return get(c.request(HttpMethod.GET, port, "127.0.0.1", path).compose(req -> req.send())
+          .compose(resp -> resp.body().map(b -> Map.entry(resp.statusCode(), b.toString()))));
+    } finally {
+      c.close();
+    }
+  }
+
+  @Test
+  void aMutualTlsNodeWarmsUpThroughItsOwnPortBeforeItIsReady() throws Exception {
+    // A member's certificate, as cert-manager issues it: for both ends, naming the pod's DNS name
+    // only; the warm-up dials its own port on loopback and trusts exactly this certificate.
+    Certs.Leaf member = ca.member(dir.resolve("pki"), "member", "tso-0.tso-headless.tso.svc.cluster.local");
+    Map<Setting, String> flags = new EnumMap<>(Setting.class);
+    flags.put(Setting.TLS_CERT, member.cert().toString());
+    flags.put(Setting.TLS_KEY, member.key().toString());
+    flags.put(Setting.TLS_CLIENT_CA, ca.cert.toString());
+    flags.put(Setting.WARMUP_MS, "1500");
+    long t0 = System.nanoTime();
+    try (InProcessNode n = new InProcessNode(dir.resolve("warm"), flags)) {
+      HttpClientOptions caller = https(client).setVerifyHost(false);
+      assertThat(fetch(caller, n.port, "/health/ready").getKey()).as("ready during the warm-up").isEqualTo(503);
+      await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(100))
+          .until(() -> fetch(caller, n.port, "/health/ready").getKey() == 200);
+      assertThat((System.nanoTime() - t0) / 1_000_000).as("ms until ready").isGreaterThanOrEqualTo(1500);
+      // A standalone node warms up through its real API, so its metrics show the warm-up's requests.
+      String metrics = fetch(caller, n.port, "/metrics").getValue();
+      for (String api : new String[] {"http", "grpc_unary", "grpc_stream"}) {
+        long ok = metrics.lines().filter(l -> l.startsWith("tso_requests_total{api=\"" + api + "\"") && l.contains("outcome=\"ok\""))
+            .mapToLong(l -> (long) Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).sum();
+        assertThat(ok).as("warm-up requests over TLS, %s", api).isGreaterThan(100);
+      }
+    }
+  }
+
   @Test
   void theProbePortServesHealthOnlyInPlainHttp() throws Exception {
     int probePort = tso.support.Ports.free();

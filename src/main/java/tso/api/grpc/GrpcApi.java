@@ -81,7 +81,7 @@ public final class GrpcApi {
    * this instance was built with (the no-op one, for benchmarks); UNIMPLEMENTED while {@code open}
    * says no.
    */
-  public Service noopService(java.util.function.BooleanSupplier open) {
+  public Service noopService(java.util.function.Predicate<io.vertx.core.http.HttpConnection> open) {
     ServiceName name = NoopGrpcService.SERVICE_NAME;
     return Service.service(name, NoopGrpcService.SERVICE_DESCRIPTOR)
         .bind(getTimestamps(name), whenOpen(open, this::unary))
@@ -90,9 +90,10 @@ public final class GrpcApi {
   }
 
   private static <Req, Resp> io.vertx.core.Handler<GrpcServerRequest<Req, Resp>> whenOpen(
-      java.util.function.BooleanSupplier open, io.vertx.core.Handler<GrpcServerRequest<Req, Resp>> handler) {
+      java.util.function.Predicate<io.vertx.core.http.HttpConnection> open,
+      io.vertx.core.Handler<GrpcServerRequest<Req, Resp>> handler) {
     return req -> {
-      if (open.getAsBoolean()) {
+      if (open.test(req.connection())) {
         handler.handle(req);
       } else {
         req.response().status(GrpcStatus.UNIMPLEMENTED).statusMessage("TSO_NOOP_ENDPOINT is off").end();

@@ -42,20 +42,21 @@ public final class HttpApi {
   private final int maxCount;
   private final TimestampSink noop;
   private final TsoMetrics noopMetrics;
-  private final java.util.function.BooleanSupplier noopOpen;
+  private final java.util.function.Predicate<io.vertx.core.http.HttpConnection> noopOpen;
 
   public HttpApi(TimestampSink service, NodeView view, TsoMetrics metrics, int maxCount) {
-    this(service, view, metrics, maxCount, null, null, () -> false);
+    this(service, view, metrics, maxCount, null, null, conn -> false);
   }
 
   /**
    * @param noop        when not null, {@code POST /v1/noop} is served through it: the same
    *                    parsing and encoding as {@code /v1/timestamps}, for benchmarks
    * @param noopMetrics where the no-op requests are recorded (kept out of the served metrics)
-   * @param noopOpen    whether it is served now (configured, or the start-up warm-up runs)
+   * @param noopOpen    whether it is served now on a connection (configured, or the start-up
+   *                    warm-up runs and the connection comes from this host)
    */
   public HttpApi(TimestampSink service, NodeView view, TsoMetrics metrics, int maxCount, TimestampSink noop,
-      TsoMetrics noopMetrics, java.util.function.BooleanSupplier noopOpen) {
+      TsoMetrics noopMetrics, java.util.function.Predicate<io.vertx.core.http.HttpConnection> noopOpen) {
     this.service = service;
     this.view = view;
     this.metrics = metrics;
@@ -91,7 +92,7 @@ public final class HttpApi {
         }
       }
       case "/v1/noop" -> {
-        if (noop == null || !noopOpen.getAsBoolean()) {
+        if (noop == null || !noopOpen.test(req.connection())) {
           error(req.response(), 404, "NOT_FOUND", "no such path: /v1/noop (TSO_NOOP_ENDPOINT is off)", false);
         } else if (method == HttpMethod.POST) {
           timestamps(req, noop, noopMetrics);
