@@ -55,6 +55,8 @@ public final class ApiVerticle extends VerticleBase {
   private final Connections connections;
   private HttpServer server;
   private HttpServer probes;
+  private GrpcApi grpcApi;
+  private GrpcApi noopApi;
   private CertReloader reloader;
 
   /** One instance alone, with its own connection limit. */
@@ -88,7 +90,8 @@ public final class ApiVerticle extends VerticleBase {
 
   private Future<?> listen(Buffer cert, Buffer key) {
     GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions().setMaxMessageSize(MAX_GRPC_MESSAGE_BYTES));
-    grpc.addService(new GrpcApi(service, view, metrics, config.maxCount(), STREAM_WINDOW).service());
+    grpcApi = new GrpcApi(service, view, metrics, config.maxCount(), STREAM_WINDOW);
+    grpc.addService(grpcApi.service());
     HealthService health = HealthService.create(vertx);
     health.register("", () -> Future.succeededFuture(view.ready()));
     health.register(TimestampOracleGrpcService.SERVICE_NAME, () -> Future.succeededFuture(view.ready()));
@@ -101,7 +104,8 @@ public final class ApiVerticle extends VerticleBase {
     NoopSink noop = new NoopSink();
     java.util.function.Predicate<io.vertx.core.http.HttpConnection> noopOpen = conn -> config.noopEndpoint()
         || warmUp.drivesNoop() && WarmUp.fromThisHost(conn.localAddress(), conn.remoteAddress());
-    grpc.addService(new GrpcApi(noop, view, unseen, config.maxCount(), STREAM_WINDOW).noopService(noopOpen));
+    noopApi = new GrpcApi(noop, view, unseen, config.maxCount(), STREAM_WINDOW);
+    grpc.addService(noopApi.noopService(noopOpen));
     HttpApi http = new HttpApi(service, view, metrics, config.maxCount(), noop, unseen, noopOpen);
 
     HttpServerOptions options = Tls.apply(new HttpServerOptions()
@@ -160,6 +164,13 @@ public final class ApiVerticle extends VerticleBase {
   public Future<?> stop() {
     if (reloader != null) {
       reloader.stop();
+    }
+    // A member's streams end once answered, so that their clients go to the leader, instead of
+    // holding the shutdown for its whole grace period. A standalone node has nowhere to send them:
+    // it serves them on through the grace period.
+    if (grpcApi != null && !config.standalone()) {
+      grpcApi.closeStreams();
+      noopApi.closeStreams();
     }
     Future<Void> probesClosed = probes == null ? Future.succeededFuture() : probes.close();
     return probesClosed.transform(ar -> server == null ? Future.succeededFuture()

@@ -120,6 +120,48 @@ class NodeProcessTest {
     }
   }
 
+  /**
+   * A member in Redis mode that stops ends its open streams, an idle one too, with UNAVAILABLE
+   * once they are answered, so that its client goes to the leader and the member need not wait its
+   * whole shutdown grace for the client to close them.
+   */
+  @Test
+  void aStoppingMemberEndsItsIdleStreamsInsteadOfWaitingItsShutdownGrace() throws Exception {
+    int port = Ports.free();
+    try (tso.support.RedisServer redis = tso.support.RedisServer.start();
+        NodeProcess node = NodeProcess.start(dir, port, "--redis-url", redis.url(), "--lease-ttl-ms", "1000",
+            "--shutdown-grace-ms", "10000", "--data-dir", dir.resolve("data").toString()).awaitReady();
+        Clients clients = new Clients(port, 1)) {
+      Promise<Void> answered = Promise.promise();
+      Promise<GrpcStatus> ended = Promise.promise();
+      clients.vertx().runOnContext(v -> clients.grpc()
+          .request(clients.address(), TimestampOracleGrpcClient.StreamTimestamps)
+          .onFailure(ended::tryFail)
+          .onSuccess(req -> {
+            req.response().onFailure(ended::tryFail).onSuccess(resp -> {
+              resp.handler(r -> answered.tryComplete());
+              resp.endHandler(x -> {
+                req.end(); // as a gRPC client does when the server ended the call
+                ended.tryComplete(resp.status());
+              });
+              resp.exceptionHandler(ended::tryFail);
+            });
+            req.write(GetTimestampsRequest.newBuilder().setCount(1).build()); // answered; then idle, left open
+          }));
+      answered.future().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+      long term = System.nanoTime();
+      node.term();
+      GrpcStatus status = ended.future().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+      long endedMs = (System.nanoTime() - term) / 1_000_000;
+      assertThat(node.awaitExit(30)).as(node.output()).isZero();
+      long exitMs = (System.nanoTime() - term) / 1_000_000;
+      System.out.printf("stopping member: idle stream ended (%s) %d ms after SIGTERM, exit after %d ms%n", status,
+          endedMs, exitMs);
+      assertThat(status).isEqualTo(GrpcStatus.UNAVAILABLE);
+      assertThat(exitMs).as("ms from SIGTERM to exit, with a 10 s shutdown grace").isLessThan(5_000);
+    }
+  }
+
   @Test
   void readinessWaitsForTheWarmUpAndTheNoopEndpointClosesAfterIt() throws Exception {
     HttpClient http = HttpClient.newHttpClient();

@@ -40,6 +40,9 @@ public final class GrpcApi {
   private final TsoMetrics metrics;
   private final int maxCount;
   private final int streamWindow;
+  /** Streams not yet ended; used on the API's event loop only. */
+  private final java.util.Set<StreamCall> open = new java.util.HashSet<>();
+  private boolean closing;
 
   /**
    * @param streamWindow answers one stream may have outstanding before it stops reading
@@ -178,6 +181,21 @@ public final class GrpcApi {
   }
 
   /**
+   * The member is stopping: every stream ends once the answers it is owed have left, with
+   * UNAVAILABLE (and the leader's address when known), and a new one ends at once. A client's
+   * stream otherwise stays open as long as its connection: the stopping member would wait its
+   * whole shutdown grace for it, and the client would be served through a member on its way out
+   * (forwarded, once the member has resigned). The client sends what was unanswered again
+   * elsewhere. On the API's event loop.
+   */
+  public void closeStreams() {
+    closing = true;
+    for (StreamCall call : new java.util.ArrayList<>(open)) {
+      call.close();
+    }
+  }
+
+  /**
    * One StreamTimestamps call: answers strictly in request order, at most {@code streamWindow}
    * outstanding. Answers can come back out of order (one request served inline on the
    * allocator's loop while an earlier one waited for a bound extension and is handed back by a
@@ -193,6 +211,8 @@ public final class GrpcApi {
     private boolean inputEnded;
     private boolean paused;
     private boolean done;
+    /** Ending: requests still arriving are not taken, the call ends when nothing is owed. */
+    private boolean stopping;
 
     StreamCall(GrpcServerRequest<Lenient<GetTimestampsRequest>, TimestampRange> req) {
       this.req = req;
@@ -200,23 +220,45 @@ public final class GrpcApi {
     }
 
     void start() {
+      if (closing) {
+        done = true;
+        end(resp, TsoError.UNAVAILABLE, STOPPING);
+        return;
+      }
+      open.add(this);
       req.invalidMessageHandler(e -> finish(TsoError.INVALID_ARGUMENT, "malformed request message"));
-      req.exceptionHandler(e -> done = true);
-      req.errorHandler(e -> done = true); // cancelled by the client
+      req.exceptionHandler(e -> ended());
+      req.errorHandler(e -> ended()); // cancelled by the client
       resp.drainHandler(v -> maybeResume());
       req.endHandler(v -> {
         inputEnded = true;
         if (outstanding == 0 && !done) {
-          done = true;
+          ended();
           resp.end();
         }
       });
       req.handler(this::onRequest);
     }
 
+    private void ended() {
+      done = true;
+      open.remove(this);
+    }
+
+    /** Ends the call once nothing is owed (see {@link #closeStreams}). */
+    void close() {
+      stopping = true;
+      if (outstanding == 0) {
+        finish(TsoError.UNAVAILABLE, STOPPING);
+      }
+    }
+
     private void onRequest(Lenient<GetTimestampsRequest> in) {
       if (done) {
         return;
+      }
+      if (stopping) {
+        return; // not taken: the call ends with UNAVAILABLE once the earlier ones are answered, and the client sends it again
       }
       if (!in.ok()) {
         metrics.failed(Api.GRPC_STREAM, TsoError.INVALID_ARGUMENT, 0);
@@ -264,8 +306,12 @@ public final class GrpcApi {
         resp.write(range(head.answer));
       }
       if (inputEnded && outstanding == 0) {
-        done = true;
+        ended();
         resp.end();
+        return;
+      }
+      if (stopping && outstanding == 0) {
+        finish(TsoError.UNAVAILABLE, STOPPING);
         return;
       }
       maybeResume();
@@ -280,7 +326,7 @@ public final class GrpcApi {
 
     private void finish(TsoError error, String message) {
       if (!done) {
-        done = true;
+        ended();
         end(resp, error, message);
       }
       if (paused) {
@@ -292,6 +338,8 @@ public final class GrpcApi {
       }
     }
   }
+
+  static final String STOPPING = "this member is stopping; retry on the leader";
 
   /** A stream's request, in arrival order, and its answer once it came. */
   private static final class Pending {
