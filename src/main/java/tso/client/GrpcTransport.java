@@ -158,12 +158,30 @@ public final class GrpcTransport implements Transport {
     } catch (IllegalArgumentException e) {
       return Future.failedFuture(e);
     }
+    // A member that does not answer (paused, overloaded) must not keep the call: once the ask has
+    // timed out its stream is reset, or every ask would leave one open on the connection until the
+    // member answers. The timeout can also fire before the call was even made.
+    java.util.concurrent.atomic.AtomicReference<GrpcClientRequest<GetLeaderRequest, LeaderInfo>> sent =
+        new java.util.concurrent.atomic.AtomicReference<>();
+    java.util.concurrent.atomic.AtomicBoolean gaveUp = new java.util.concurrent.atomic.AtomicBoolean();
     return client.request(to, TimestampOracleGrpcClient.GetLeader)
         .compose((GrpcClientRequest<GetLeaderRequest, LeaderInfo> req) -> {
+          sent.set(req);
+          if (gaveUp.get()) {
+            req.cancel();
+            return Future.failedFuture("GetLeader timed out");
+          }
           req.end(GetLeaderRequest.getDefaultInstance());
           return req.response().compose(resp -> resp.last());
         })
         .timeout(leaderTimeoutMs, TimeUnit.MILLISECONDS)
+        .onFailure(e -> {
+          gaveUp.set(true);
+          GrpcClientRequest<GetLeaderRequest, LeaderInfo> req = sent.get();
+          if (req != null) {
+            req.cancel();
+          }
+        })
         .map(info -> {
           // A member that serves itself is reached where it was dialled; its advertised address
           // may be one only its peers can use (0.0.0.0:port by default).
