@@ -11,13 +11,8 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Queue;
-import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.atomic.LongAdder;
 
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -25,10 +20,8 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import io.vertx.core.Future;
-import io.vertx.core.Vertx;
-import io.vertx.core.VerticleBase;
 import io.vertx.core.json.JsonObject;
+import tso.support.Callers;
 import tso.support.History;
 import tso.support.NodeProcess;
 import tso.support.Ports;
@@ -57,6 +50,8 @@ class ClientFailoverTest {
   final HttpClient http = HttpClient.newHttpClient();
   TsoClient client;
   Callers callers;
+  /** When the first answer from a leader after the one faulted came; 0 until then. */
+  final AtomicLong firstNewEpoch = new AtomicLong();
 
   @BeforeEach
   void start() throws Exception {
@@ -100,7 +95,7 @@ class ClientFailoverTest {
       signal("STOP", pid);
       long stopped = System.nanoTime();
       // Resumed once another node serves this client and two TTLs have passed: its lease is over.
-      await().atMost(Duration.ofSeconds(15)).until(() -> callers.firstNewEpochNanos() != 0
+      await().atMost(Duration.ofSeconds(15)).until(() -> firstNewEpoch.get() != 0
           && System.nanoTime() - stopped > TimeUnit.MILLISECONDS.toNanos(2 * TTL));
       signal("CONT", pid);
     });
@@ -129,8 +124,12 @@ class ClientFailoverTest {
     NodeProcess leader = leader();
     long epoch = Long.parseLong(leaderInfo(leader).getString("epoch"));
     History history = new History();
-    callers = new Callers(client, history, epoch);
-    callers.start(CALLERS);
+    callers = new Callers(client, history, e -> {
+      if (e > epoch) {
+        firstNewEpoch.compareAndSet(0, System.nanoTime());
+      }
+    });
+    callers.start(0, CALLERS);
 
     // Before: load for a while, all of it answered by the first leader.
     await().pollDelay(Duration.ofSeconds(2)).atMost(Duration.ofSeconds(20)).until(() -> callers.successes() > 1_000);
@@ -140,8 +139,8 @@ class ClientFailoverTest {
     long faultMs = (System.nanoTime() - faultAt) / 1_000_000;
 
     // During and after: a new leader answers, and answers keep coming.
-    await().atMost(Duration.ofSeconds(15)).until(() -> callers.firstNewEpochNanos() != 0);
-    long servedAfterMs = (callers.firstNewEpochNanos() - faultAt) / 1_000_000;
+    await().atMost(Duration.ofSeconds(15)).until(() -> firstNewEpoch.get() != 0);
+    long servedAfterMs = (firstNewEpoch.get() - faultAt) / 1_000_000;
     long recovered = Math.max(callers.successes(), before);
     await().pollDelay(Duration.ofSeconds(2)).atMost(Duration.ofSeconds(20))
         .until(() -> callers.successes() > recovered + 1_000);
@@ -184,109 +183,5 @@ class ClientFailoverTest {
 
   private static void signal(String sig, long pid) throws Exception {
     assertThat(new ProcessBuilder("kill", "-" + sig, Long.toString(pid)).start().waitFor()).isZero();
-  }
-
-  /**
-   * Closed-loop callers on their own Vert.x instance (two event loops, as an application's would
-   * be): each calls {@link TsoClient#next()}, pauses {@link #THINK_MS} once the call has ended, and
-   * calls again; it records every answer into the history and every failure, and the longest call,
-   * and notes the first answer from a leader after the given epoch.
-   */
-  static final class Callers {
-    /**
-     * The pause between a caller's calls. Without one, 1,000 callers draw close to a million
-     * answers a second on two cores, and the history of one scenario outgrows the test JVM's heap;
-     * with it the client still has every caller waiting on it within milliseconds of a fault.
-     */
-    static final long THINK_MS = 10;
-
-    private final Vertx vertx = Vertx.vertx();
-    private final TsoClient client;
-    private final History history;
-    private final long epoch;
-    private final AtomicBoolean running = new AtomicBoolean(true);
-    private final AtomicInteger active = new AtomicInteger();
-    private final LongAdder successes = new LongAdder();
-    private final Queue<String> failures = new ConcurrentLinkedQueue<>();
-    private final AtomicLong longest = new AtomicLong();
-    private final AtomicLong firstNewEpoch = new AtomicLong();
-
-    Callers(TsoClient client, History history, long epoch) {
-      this.client = client;
-      this.history = history;
-      this.epoch = epoch;
-    }
-
-    /** Starts {@code n} callers, half on each of two event loops. */
-    void start(int n) throws Exception {
-      active.set(n);
-      for (int loop = 0; loop < 2; loop++) {
-        int from = loop * n / 2;
-        int to = (loop + 1) * n / 2;
-        vertx.deployVerticle(new VerticleBase() {
-          @Override
-          public Future<?> start() {
-            for (int i = from; i < to; i++) {
-              call("caller-" + i);
-            }
-            return Future.succeededFuture();
-          }
-        }).toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
-      }
-    }
-
-    private void call(String id) {
-      if (!running.get()) {
-        active.decrementAndGet();
-        return;
-      }
-      long invoke = System.nanoTime();
-      client.next().onComplete(ar -> {
-        long complete = System.nanoTime();
-        longest.accumulateAndGet(complete - invoke, Math::max);
-        if (ar.succeeded()) {
-          Timestamp ts = ar.result();
-          history.add(invoke, complete, ts.value(), 1, id);
-          successes.increment();
-          if (ts.epoch() > epoch && firstNewEpoch.get() == 0) {
-            firstNewEpoch.compareAndSet(0, complete);
-          }
-        } else {
-          failures.add(id + " after " + (complete - invoke) / 1_000_000 + " ms: " + ar.cause());
-        }
-        vertx.setTimer(THINK_MS, t -> call(id));
-      });
-    }
-
-    /** Lets every caller end after its current call; {@link #active} falls to 0 when all have. */
-    void stop() {
-      running.set(false);
-    }
-
-    int active() {
-      return active.get();
-    }
-
-    void close() throws Exception {
-      running.set(false);
-      vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
-    }
-
-    long successes() {
-      return successes.sum();
-    }
-
-    Queue<String> failures() {
-      return failures;
-    }
-
-    long longestNanos() {
-      return longest.get();
-    }
-
-    /** When the first answer issued after the leader of the given epoch completed; 0: none yet. */
-    long firstNewEpochNanos() {
-      return firstNewEpoch.get();
-    }
   }
 }

@@ -23,16 +23,11 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Queue;
-import java.util.Set;
 import java.util.UUID;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.atomic.LongAdder;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -46,8 +41,6 @@ import org.junit.jupiter.api.io.TempDir;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 
-import io.vertx.core.Future;
-import io.vertx.core.VerticleBase;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClientAgent;
 import io.vertx.core.http.HttpClientOptions;
@@ -55,11 +48,11 @@ import io.vertx.core.http.HttpMethod;
 import io.vertx.core.json.JsonObject;
 import io.vertx.core.net.PemKeyCertOptions;
 import io.vertx.core.net.PemTrustOptions;
-import tso.client.Timestamp;
 import tso.client.TsoClient;
 import tso.client.TsoClientOptions;
 import tso.config.Setting;
 import tso.support.Certs;
+import tso.support.Callers;
 import tso.support.History;
 import tso.support.NodeProcess;
 import tso.support.Ports;
@@ -1149,139 +1142,5 @@ class RollingRestartRehearsalTest {
       }
     }
     return false;
-  }
-
-  // -----------------------------------------------------------------------------------------------
-  // The load
-
-  /**
-   * Closed-loop callers on their own Vert.x instance (two event loops, as an application's would
-   * be), as in ClientFailoverTest: each calls {@link TsoClient#next()}, pauses {@link #THINK_MS}
-   * once the call has ended, and calls again; every answer goes into the history, every failure is
-   * kept, with the longest call and the epochs the answers came from.
-   */
-  static final class Callers {
-    /** Keeps the history moderate (500 callers: at most 50,000 calls a second) over a minute or more. */
-    static final long THINK_MS = 10;
-
-    private final Vertx vertx = Vertx.vertx();
-    private final TsoClient client;
-    private final History history;
-    private final AtomicBoolean running = new AtomicBoolean(true);
-    private final AtomicInteger active = new AtomicInteger();
-    private final LongAdder successes = new LongAdder();
-    private final LongAdder overOneSecond = new LongAdder();
-    private final Queue<String> failures = new ConcurrentLinkedQueue<>();
-    private final AtomicLong longest = new AtomicLong();
-    private final AtomicLong longestWhileRolling = new AtomicLong();
-    private volatile long rollBegan = Long.MAX_VALUE;
-    private final Set<Long> epochs = ConcurrentHashMap.newKeySet();
-    private final Queue<long[]> slow = new ConcurrentLinkedQueue<>();
-
-    private final java.util.function.LongConsumer onNewEpoch;
-
-    Callers(TsoClient client, History history, java.util.function.LongConsumer onNewEpoch) {
-      this.client = client;
-      this.history = history;
-      this.onNewEpoch = onNewEpoch;
-    }
-
-    /** Starts callers {@code first} to {@code last - 1}, half on each of two event loops. */
-    void start(int first, int last) throws Exception {
-      int n = last - first;
-      active.addAndGet(n);
-      for (int loop = 0; loop < 2; loop++) {
-        int from = first + loop * n / 2;
-        int to = first + (loop + 1) * n / 2;
-        vertx.deployVerticle(new VerticleBase() {
-          @Override
-          public Future<?> start() {
-            for (int i = from; i < to; i++) {
-              call("caller-" + i);
-            }
-            return Future.succeededFuture();
-          }
-        }).toCompletionStage().toCompletableFuture().get(10, SECONDS);
-      }
-    }
-
-    private void call(String id) {
-      if (!running.get()) {
-        active.decrementAndGet();
-        return;
-      }
-      long invoke = System.nanoTime();
-      client.next().onComplete(ar -> {
-        long complete = System.nanoTime();
-        long took = complete - invoke;
-        longest.accumulateAndGet(took, Math::max);
-        if (invoke >= rollBegan) {
-          longestWhileRolling.accumulateAndGet(took, Math::max);
-        }
-        if (took > SECONDS.toNanos(1)) {
-          overOneSecond.increment();
-          slow.add(new long[] {invoke, complete});
-        }
-        if (ar.succeeded()) {
-          Timestamp ts = ar.result();
-          history.add(invoke, complete, ts.value(), 1, id);
-          successes.increment();
-          if (epochs.add(ts.epoch())) {
-            onNewEpoch.accept(ts.epoch());
-          }
-        } else {
-          failures.add(id + " after " + took / 1_000_000 + " ms: " + ar.cause());
-        }
-        vertx.setTimer(THINK_MS, t -> call(id));
-      });
-    }
-
-    void stop() {
-      running.set(false);
-    }
-
-    int active() {
-      return active.get();
-    }
-
-    void close() throws Exception {
-      running.set(false);
-      vertx.close().toCompletionStage().toCompletableFuture().get(10, SECONDS);
-    }
-
-    long successes() {
-      return successes.sum();
-    }
-
-    long overOneSecond() {
-      return overOneSecond.sum();
-    }
-
-    Queue<String> failures() {
-      return failures;
-    }
-
-    long longestNanos() {
-      return longest.get();
-    }
-
-    /** From now on calls count for {@link #longestWhileRollingNanos()}. */
-    void rollBegan(long nanos) {
-      rollBegan = nanos;
-    }
-
-    /** The longest call sent once the first pod's termination began. */
-    long longestWhileRollingNanos() {
-      return longestWhileRolling.get();
-    }
-
-    Set<Long> epochs() {
-      return epochs;
-    }
-
-    /** Calls that took over a second: {invoke, complete} in nanoseconds. */
-    Queue<long[]> slow() {
-      return slow;
-    }
   }
 }
